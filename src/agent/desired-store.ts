@@ -1,0 +1,34 @@
+/**
+ * The agent's copy of its last desired state on disk. An agent that restarts while the control plane is
+ * away still knows what its node must run (edge autonomy).
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decode, desiredStateSchema, type DesiredState } from '../protocol/messages.js';
+
+export class DesiredStore {
+  private readonly file: string;
+
+  constructor(private readonly dir: string) {
+    this.file = join(dir, 'desired.json');
+  }
+
+  async load(): Promise<DesiredState | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const decoded = decode(desiredStateSchema, text);
+    return decoded.ok ? decoded.value : undefined;
+  }
+
+  /** Write-then-rename: a crash mid-write leaves the previous file intact. */
+  async save(state: DesiredState): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(state));
+    await rename(tmp, this.file);
+  }
+}

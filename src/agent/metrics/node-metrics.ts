@@ -1,0 +1,90 @@
+import { readFile, statfs } from 'node:fs/promises';
+import type { NodeMetrics } from '../../protocol/messages.js';
+import { GiB, field, netDevTotals, round, scanEnd, uintAt } from './procfs.js';
+
+export interface NodeMetricsOptions {
+  /** Where procfs is mounted; `/host/proc` when the agent runs in a container. */
+  procRoot?: string;
+  /** Filesystem whose usage is reported. */
+  diskPath?: string;
+}
+
+interface CpuTimes {
+  busy: number;
+  total: number;
+}
+
+/** Host metrics straight from procfs and statfs(2): no dependency, a few small reads per cycle. */
+export class NodeMetricsCollector {
+  private readonly procRoot: string;
+  private readonly diskPath: string;
+  /** CPU times of the previous collect; CPU % is only meaningful as a delta between two samples. */
+  private previous: Promise<CpuTimes | undefined>;
+
+  constructor(
+    private readonly nodeId: string,
+    opts: NodeMetricsOptions = {},
+  ) {
+    this.procRoot = opts.procRoot ?? '/proc';
+    this.diskPath = opts.diskPath ?? '/';
+    // Baseline taken now, so the first collect() reports the CPU use since construction instead of 0.
+    this.previous = readFile(`${this.procRoot}/stat`, 'latin1').then(cpuTimes, () => undefined);
+  }
+
+  async collect(): Promise<NodeMetrics> {
+    const [stat, meminfo, netDev, disk, previous] = await Promise.all([
+      readFile(`${this.procRoot}/stat`, 'latin1'),
+      readFile(`${this.procRoot}/meminfo`, 'latin1'),
+      // /proc/net/dev shows the reader's network namespace: the agent must use the host network.
+      readFile(`${this.procRoot}/net/dev`, 'latin1'),
+      statfs(this.diskPath),
+      this.previous,
+    ]);
+
+    const cpu = cpuTimes(stat);
+    this.previous = Promise.resolve(cpu);
+    const busy = previous ? cpu.busy - previous.busy : 0;
+    const total = previous ? cpu.total - previous.total : 0;
+
+    const memTotal = field(meminfo, 'MemTotal:') ?? 0; // kB, as every meminfo value
+    // MemAvailable (kernel >= 3.14) counts reclaimable cache as free, as `free` does; estimate it on older kernels.
+    const memAvailable =
+      field(meminfo, 'MemAvailable:') ??
+      (field(meminfo, 'MemFree:') ?? 0) + (field(meminfo, 'Buffers:') ?? 0) + (field(meminfo, 'Cached:') ?? 0);
+    const memUsed = Math.max(0, memTotal - memAvailable);
+
+    const diskTotal = disk.blocks * disk.bsize;
+    const diskUsed = (disk.blocks - disk.bfree) * disk.bsize;
+    // Like df: blocks reserved for root count neither as used nor as available.
+    const diskUsable = diskUsed + disk.bavail * disk.bsize;
+    const net = netDevTotals(netDev);
+
+    return {
+      node_id: this.nodeId,
+      timestamp: new Date().toISOString(),
+      cpu_percent: total > 0 ? round((busy / total) * 100, 1) : 0,
+      memory_percent: memTotal > 0 ? round((memUsed / memTotal) * 100, 1) : 0,
+      memory_used_mb: round(memUsed / 1024, 1),
+      memory_total_mb: round(memTotal / 1024, 1),
+      disk_percent: diskUsable > 0 ? round((diskUsed / diskUsable) * 100, 1) : 0,
+      disk_used_gb: round(diskUsed / GiB, 2),
+      disk_total_gb: round(diskTotal / GiB, 2),
+      network_bytes_sent: net.tx,
+      network_bytes_recv: net.rx,
+    };
+  }
+}
+
+/** Aggregate "cpu" line of /proc/stat: user nice system idle iowait irq softirq steal (guest is already in user). */
+function cpuTimes(stat: string): CpuTimes {
+  let total = 0;
+  let idle = 0;
+  let at = stat.indexOf('cpu ') + 3;
+  for (let i = 0; i < 8; i++) {
+    const ticks = uintAt(stat, at);
+    at = scanEnd();
+    total += ticks;
+    if (i === 3 || i === 4) idle += ticks; // idle, iowait
+  }
+  return { busy: total - idle, total };
+}

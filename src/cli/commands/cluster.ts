@@ -1,0 +1,237 @@
+/** `otto cluster init|start|stop|status`, and the hidden `otto control-plane` that `start --detach` runs. */
+import { spawn } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, parseConfig } from '../../config/load.js';
+import { isLocalNode } from '../../config/nodes.js';
+import type { OttoConfig } from '../../config/schema.js';
+import { InfrastructureError, UsageError, errorMessage } from '../../errors.js';
+import { ApiClient } from '../../http/client.js';
+import { clusterStatusSchema, type ClusterStatus } from '../../http/schemas.js';
+import { LABEL } from '../../protocol/labels.js';
+import { Workspace, isProcessAlive } from '../../workspace.js';
+import type { GlobalOptions } from '../main.js';
+import { ago, percent, printJson, table } from '../format.js';
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+export async function init(options: GlobalOptions): Promise<void> {
+  const loaded = await loadConfig(options.config);
+  const workspace = new Workspace(loaded.path);
+  const { tokenCreated } = await workspace.initialize(loaded.text, loaded.hash);
+  const { config } = loaded;
+  say(`initialized cluster "${config.cluster.name}": ${config.nodes.length} node(s), ${config.services.length} service(s)`);
+  say(`wrote ${workspace.dir} (config snapshot ${loaded.hash.slice(0, 12)}${tokenCreated ? ', new API token' : ''})`);
+  say('next: otto cluster start');
+}
+
+async function runningClient(workspace: Workspace): Promise<ApiClient | undefined> {
+  const client = await ApiClient.connect(workspace);
+  return client && (await client.healthy()) ? client : undefined;
+}
+
+async function ensureInitialized(options: GlobalOptions): Promise<Workspace> {
+  const loaded = await loadConfig(options.config);
+  const workspace = new Workspace(loaded.path);
+  if (!workspace.isInitialized()) {
+    await workspace.initialize(loaded.text, loaded.hash);
+    say(`initialized ${workspace.dir}`);
+  }
+  return workspace;
+}
+
+export async function start(options: GlobalOptions & { detach?: boolean }): Promise<void> {
+  const workspace = await ensureInitialized(options);
+  const running = await workspace.readControlPlane();
+  if (running && isProcessAlive(running.pid)) {
+    say(`cluster is already running (control plane pid ${running.pid}, API ${running.api_url}); nothing changed`);
+    return;
+  }
+  if (options.detach) return startDetached(options, workspace);
+  await runControlPlane(options, { pretty: true, announce: true });
+}
+
+/** Runs the control plane in this process until SIGINT/SIGTERM. */
+export async function runControlPlane(options: GlobalOptions, display = { pretty: true, announce: false }): Promise<void> {
+  const { createLogger } = await import('../../log.js');
+  const { ControlPlane } = await import('../../control-plane/control-plane.js');
+  const workspace = await ensureInitialized(options);
+  const log = createLogger({ component: 'control-plane', pretty: process.env.OTTO_LOG_PRETTY !== '0' && display.pretty });
+  const controlPlane = new ControlPlane(options.config, workspace, log, display.pretty);
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: string) => {
+    stopping ??= (async () => {
+      log.info({ signal }, 'stopping agents and control plane; containers keep running');
+      await controlPlane.stop().catch((err) => log.error({ err: errorMessage(err) }, 'error while stopping'));
+      log.info('stopped');
+      process.exit(0);
+    })();
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  try {
+    await controlPlane.start();
+  } catch (err) {
+    await controlPlane.stop().catch(() => undefined);
+    throw err;
+  }
+  if (display.announce) {
+    log.info({ api: controlPlane.apiUrl, mqtt: controlPlane.mqttUrl }, `cluster "${controlPlane.config.cluster.name}" running; Ctrl-C stops Otto (containers keep running)`);
+  }
+}
+
+async function startDetached(options: GlobalOptions, workspace: Workspace): Promise<void> {
+  const logPath = join(workspace.logDir, 'control-plane.log');
+  const log = openSync(logPath, 'a');
+  const cli = fileURLToPath(new URL('../main.js', import.meta.url));
+  const child = spawn(process.execPath, [cli, 'control-plane', '-c', options.config], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, OTTO_LOG_PRETTY: '1' },
+  });
+  child.unref();
+  let exited: number | null = null;
+  child.once('exit', (code) => (exited = code ?? 1));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (exited !== null) {
+      throw new InfrastructureError(`control plane exited during start-up: ${lastErrorLine(logPath)}`, `see ${logPath}`);
+    }
+    const info = await workspace.readControlPlane();
+    if (info && info.pid === child.pid) {
+      const client = await runningClient(workspace);
+      if (client) {
+        say(`control plane running in the background (pid ${info.pid})`);
+        say(`API ${info.api_url}, log ${logPath}`);
+        say('services may still be starting: watch them with `otto cluster status`');
+        return;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new InfrastructureError('control plane did not become ready within 30s', `see ${logPath}`);
+}
+
+function lastErrorLine(logPath: string): string {
+  const lines = readFileSync(logPath, 'utf8').trim().split('\n');
+  return (lines.findLast((line) => /ERROR|FATAL|otto:/.test(line)) ?? lines.at(-1) ?? 'no output').replace(/^\S+ (ERROR|FATAL) /, '');
+}
+
+export async function stop(options: GlobalOptions & { down?: boolean }): Promise<void> {
+  const loaded = await loadConfig(options.config);
+  const workspace = new Workspace(loaded.path);
+  const running = await workspace.readControlPlane();
+  if (running && isProcessAlive(running.pid)) {
+    process.kill(running.pid, 'SIGTERM');
+    const deadline = Date.now() + 30_000;
+    while (isProcessAlive(running.pid)) {
+      if (Date.now() > deadline) throw new InfrastructureError(`control plane (pid ${running.pid}) did not stop within 30s`, `kill it: kill ${running.pid}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await workspace.clearControlPlane();
+    say(`stopped the control plane (pid ${running.pid}) and the agents`);
+  } else {
+    say('control plane is not running');
+  }
+  if (options.down) {
+    const { removed, failures } = await removeContainers(loaded.config);
+    say(`removed ${removed} container(s)`);
+    if (failures.length) {
+      throw new InfrastructureError(failures.join('; '), 'start Docker on those nodes and run `otto cluster stop --down` again');
+    }
+  } else {
+    say('containers keep running: an edge node keeps serving while its orchestrator is away (`otto cluster stop --down` removes them)');
+  }
+}
+
+/** Removes what it can on every node; a node whose Docker cannot be reached does not stop the others. */
+async function removeContainers(config: OttoConfig): Promise<{ removed: number; failures: string[] }> {
+  const { DockerRuntime, dockerFromUrl } = await import('../../runtime/docker.js');
+  let removed = 0;
+  const failures: string[] = [];
+  for (const node of config.nodes.filter(isLocalNode)) {
+    const runtime = new DockerRuntime(dockerFromUrl(node.docker_url), config.cluster.name, node.id);
+    try {
+      const containers = await runtime.listManaged();
+      await Promise.all(containers.map((c) => runtime.remove(c.id)));
+      removed += containers.length;
+    } catch (err) {
+      failures.push(`node ${node.id}: ${errorMessage(err)}`);
+    }
+  }
+  return { removed, failures };
+}
+
+export async function fetchStatus(workspace: Workspace): Promise<ClusterStatus | undefined> {
+  const client = await ApiClient.connect(workspace);
+  return client?.get('/api/v1/status', clusterStatusSchema);
+}
+
+export async function status(options: GlobalOptions & { json?: boolean }): Promise<void> {
+  const loaded = await loadConfig(options.config).catch(() => undefined);
+  const workspace = new Workspace(loaded?.path ?? options.config);
+  const live = await fetchStatus(workspace);
+  if (live) {
+    if (options.json) printJson({ running: true, ...live });
+    else printStatus(live);
+    return;
+  }
+  if (!workspace.isInitialized()) {
+    throw new UsageError(`cluster not initialized (no ${workspace.dir})`, 'run `otto cluster init`');
+  }
+  const snapshot = parseConfig(readFileSync(workspace.snapshotPath, 'utf8'), workspace.snapshotPath);
+  if (options.json) {
+    printJson({ running: false, cluster: { name: snapshot.cluster.name }, nodes: snapshot.nodes, services: snapshot.services });
+    return;
+  }
+  say(`cluster "${snapshot.cluster.name}" is stopped (initialized config ${workspace.snapshotPath})`);
+  say();
+  say(table(['NODE', 'HOST', 'STATE'], snapshot.nodes.map((n) => [n.id, n.host, 'stopped'])));
+  say();
+  say(
+    table(
+      ['SERVICE', 'IMAGE', 'REPLICAS', 'NODE', 'PORTS'],
+      snapshot.services.map((s) => [s.name, s.image, s.replicas, s.node ?? '-', s.ports.join(',') || '-']),
+    ),
+  );
+  say();
+  say('start it with `otto cluster start`');
+}
+
+function printStatus(live: ClusterStatus): void {
+  const { cluster } = live;
+  const online = live.nodes.filter((n) => n.online).length;
+  say(`cluster "${cluster.name}" running (control plane pid ${cluster.pid}, since ${ago(cluster.started_at)}), ${online}/${live.nodes.length} nodes online`);
+  say(`MQTT ${cluster.mqtt_url}${cluster.embedded_broker ? ' (embedded)' : ''}`);
+  say();
+  say(
+    table(
+      ['NODE', 'STATE', 'LAST SEEN', 'CPU', 'MEMORY', 'DISK', 'DOCKER'],
+      live.nodes.map((n) => [
+        n.id,
+        n.online ? 'online' : 'offline',
+        ago(n.last_seen),
+        percent(n.metrics?.cpu_percent),
+        percent(n.metrics?.memory_percent),
+        percent(n.metrics?.disk_percent),
+        n.docker ? (n.docker.reachable ? `yes (${n.docker.version ?? '?'})` : 'unreachable') : '-',
+      ]),
+    ),
+  );
+  say();
+  say(
+    table(
+      ['SERVICE', 'DESIRED', 'RUNNING', 'NODE', 'STATE', 'HEALTH', 'PORTS'],
+      live.services.map((s) => [s.name, s.desired, s.running, s.nodes.join(',') || '-', s.state, s.health, s.ports.join(',') || '-']),
+    ),
+  );
+  const problems = [
+    ...live.nodes.filter((n) => n.docker && !n.docker.reachable).map((n) => `node ${n.id}: Docker unreachable: ${n.docker?.error}`),
+    ...live.services.flatMap((s) => s.errors),
+  ];
+  if (problems.length) {
+    say();
+    for (const problem of problems) say(`! ${problem}`);
+  }
+}

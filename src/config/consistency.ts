@@ -1,0 +1,123 @@
+/** Checks that span several fields, run once the file matches the schema. */
+import type { PortMapping } from '../protocol/messages.js';
+import { show } from './issues.js';
+import { parsePortSpec } from './ports.js';
+import type { OttoConfig, ServiceConfig } from './schema.js';
+import type { ConfigPath, Problem } from './source.js';
+import { closestMatch } from './suggest.js';
+
+/** `where(path)` renders the position of another node, for "first at otto.yaml:4:9". */
+export function checkConsistency(config: OttoConfig, where: (path: ConfigPath) => string): Problem[] {
+  const nodeIds = config.nodes.map((node) => node.id);
+  return [
+    ...duplicates(nodeIds, 'nodes', 'id', 'node id', where),
+    ...duplicates(config.services.map((service) => service.name), 'services', 'name', 'service name', where),
+    ...config.services.flatMap((service, index) => nodeProblems(service, index, nodeIds)),
+    ...config.services.flatMap(environmentProblems),
+    ...portProblems(config, nodeIds),
+  ];
+}
+
+function duplicates(
+  names: string[],
+  list: string,
+  field: string,
+  what: string,
+  where: (path: ConfigPath) => string,
+): Problem[] {
+  const firstIndex = new Map<string, number>();
+  const problems: Problem[] = [];
+  names.forEach((name, index) => {
+    const first = firstIndex.get(name);
+    if (first === undefined) firstIndex.set(name, index);
+    else problems.push({ path: [list, index, field], message: `duplicate ${what} "${name}" (first at ${where([list, first, field])})` });
+  });
+  return problems;
+}
+
+function nodeProblems(service: ServiceConfig, index: number, nodeIds: string[]): Problem[] {
+  if (service.node === undefined) return [];
+  if (service.placement) {
+    return [
+      {
+        path: ['services', index, 'placement'],
+        message: 'cannot be combined with "node"; pin the service with "node" or let "placement" choose',
+        atKey: true,
+      },
+    ];
+  }
+  if (nodeIds.includes(service.node)) return [];
+  const suggestion = closestMatch(service.node, nodeIds);
+  const hint = suggestion ? `, did you mean "${suggestion}"?` : '';
+  return [{ path: ['services', index, 'node'], message: `unknown node "${service.node}"${hint} (nodes: ${[...new Set(nodeIds)].join(', ')})` }];
+}
+
+function environmentProblems(service: ServiceConfig, index: number): Problem[] {
+  if (!Array.isArray(service.environment)) return [];
+  return service.environment.flatMap((entry, entryIndex) =>
+    /^[^=\s]+(=|$)/.test(entry)
+      ? []
+      : [{ path: ['services', index, 'environment', entryIndex], message: `expected "NAME=value" or "NAME", got ${show(entry)}` }],
+  );
+}
+
+interface Binding {
+  serviceIndex: number;
+  portIndex: number;
+  service: string;
+  port: PortMapping;
+}
+
+/** Bad port specs, and host ports that two containers on one node would both bind. */
+function portProblems(config: OttoConfig, nodeIds: string[]): Problem[] {
+  const problems: Problem[] = [];
+  const bindingsByNode = new Map<string, Binding[]>();
+  config.services.forEach((service, serviceIndex) => {
+    // Only a pinned service, or any service in a one-node cluster, has a node known before placement runs.
+    const node = service.node ?? (nodeIds.length === 1 ? nodeIds[0] : undefined);
+    const placed = node !== undefined && nodeIds.includes(node) && service.replicas > 0;
+    service.ports.forEach((spec, portIndex) => {
+      const path = ['services', serviceIndex, 'ports', portIndex];
+      let port: PortMapping;
+      try {
+        port = parsePortSpec(spec);
+      } catch (err) {
+        problems.push({ path, message: `invalid port ${show(spec)}: ${(err as Error).message}` });
+        return;
+      }
+      if (!placed) return;
+      if (service.replicas > 1) {
+        problems.push({
+          path,
+          message: `host port ${describe(port)} on node "${node}" would be bound by each of the ${service.replicas} replicas; use replicas: 1 or drop the host port`,
+        });
+      }
+      const bindings = bindingsByNode.get(node) ?? [];
+      const taken = bindings.find((other) => clashes(other.port, port));
+      if (taken) problems.push({ path, message: conflictMessage(port, node, serviceIndex, taken) });
+      bindings.push({ serviceIndex, portIndex, service: service.name, port });
+      bindingsByNode.set(node, bindings);
+    });
+  });
+  return problems;
+}
+
+function conflictMessage(port: PortMapping, node: string, serviceIndex: number, taken: Binding): string {
+  const owner = taken.serviceIndex === serviceIndex ? `ports[${taken.portIndex}] of this service` : `service "${taken.service}"`;
+  return `host port ${describe(port)} on node "${node}" is already used by ${owner}`;
+}
+
+/** Binding 0.0.0.0 (or no address) takes the port on every address, so it clashes with any specific one. */
+function clashes(a: PortMapping, b: PortMapping): boolean {
+  if (a.host_port !== b.host_port || a.protocol !== b.protocol) return false;
+  return isWildcard(a.host_ip) || isWildcard(b.host_ip) || a.host_ip === b.host_ip;
+}
+
+function isWildcard(ip: string | undefined): boolean {
+  return ip === undefined || ip === '0.0.0.0' || ip === '::';
+}
+
+function describe(port: PortMapping): string {
+  const address = port.host_ip === undefined ? '' : port.host_ip.includes(':') ? `[${port.host_ip}]:` : `${port.host_ip}:`;
+  return `${address}${port.host_port}/${port.protocol}`;
+}

@@ -1,0 +1,119 @@
+/**
+ * The shape of otto.yaml. This zod schema is the one source of truth: it gives the TypeScript type, the
+ * JSON Schema (`otto config schema`, schema/otto.schema.json) and the validation of every file.
+ * Values such as durations and sizes stay strings here; `units.ts` turns them into numbers.
+ */
+import { z } from 'zod';
+import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+
+const identifier = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'expected letters, digits, "_", "." or "-", starting with a letter or digit');
+
+const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as "500ms", "5s", "1m30s"');
+const size = z.union([
+  z.number().int().positive(),
+  z.string().regex(SIZE_PATTERN, 'expected a size such as "256m", "1g", "512MB" or a number of bytes'),
+]);
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+export const clusterSchema = z.strictObject({
+  name: identifier.default('default').describe('Cluster name; prefixes every container name'),
+});
+
+export const mqttSchema = z.strictObject({
+  host: z.string().min(1).default('localhost').describe('Broker address (the embedded broker listens here)'),
+  port: z.number().int().min(1).max(65535).default(1883),
+  embedded: z.boolean().default(true).describe('Run the broker inside the control plane; false uses an external broker'),
+  advertise: z.string().min(1).optional().describe('Broker address handed to remote nodes; must be routable from them'),
+  username: z.string().optional(),
+  password: z.string().optional(),
+});
+
+export const httpSchema = z.strictObject({
+  listen: z.string().min(1).default('127.0.0.1').describe('Address the control plane API binds to'),
+  port: z.number().int().min(1).max(65535).default(7480),
+  metrics_public: z.boolean().default(false).describe('Serve /metrics without the token'),
+});
+
+export const metricsSchema = z.strictObject({
+  interval: duration.default('5s').describe('How often agents publish metrics'),
+});
+
+export const controlSchema = z.strictObject({
+  interval: duration.default('5s').describe('Control loop tick'),
+});
+
+export const nodeSchema = z.strictObject({
+  id: identifier.describe('Unique node id'),
+  host: z.string().min(1).describe('Address of the node; localhost/127.0.0.1 for the control plane machine'),
+  user: z.string().min(1).nullable().optional().describe('SSH user; a node with a non-local host and a user is reached over SSH'),
+  docker_url: z.string().min(1).default('unix:///var/run/docker.sock'),
+  labels: z.record(z.string(), scalar).default({}).describe('Node labels for placement constraints'),
+  ssh: z
+    .strictObject({
+      port: z.number().int().min(1).max(65535).default(22),
+      identity: z.string().min(1).optional().describe('Private key file'),
+    })
+    .optional(),
+});
+
+export const healthcheckSchema = z.strictObject({
+  test: z.union([z.string().min(1), z.array(z.string()).min(1)]).describe('Command; a string runs in a shell (CMD-SHELL)'),
+  interval: duration.default('30s'),
+  timeout: duration.default('30s'),
+  retries: z.number().int().min(0).default(3),
+  start_period: duration.default('0s'),
+});
+
+export const updateSchema = z.strictObject({
+  parallelism: z.number().int().min(1).default(1),
+  delay: duration.default('0s'),
+  monitor: duration.default('5s'),
+  failure_action: z.enum(['pause', 'rollback']).default('pause'),
+});
+
+export const serviceSchema = z.strictObject({
+  name: identifier.describe('Unique service name'),
+  image: z.string().min(1),
+  node: z.string().min(1).optional().describe('Pin the service to this node'),
+  command: z.union([z.string(), z.array(z.string())]).optional(),
+  ports: z.array(z.union([z.string(), z.number().int()])).default([]).describe('"8080:80", "127.0.0.1:8080:80", "53:53/udp"'),
+  environment: z.union([z.record(z.string(), scalar.nullable()), z.array(z.string())]).default({}),
+  volumes: z.array(z.string()).default([]),
+  restart: z.enum(['no', 'always', 'on-failure', 'unless-stopped']).default('unless-stopped'),
+  labels: z.record(z.string(), scalar).default({}),
+  healthcheck: healthcheckSchema.optional(),
+  cpus: z.number().positive().optional().describe('CPU limit, e.g. 0.5'),
+  memory: size.optional().describe('Memory limit, e.g. "256m"'),
+  replicas: z.number().int().min(0).default(1),
+  placement: z
+    .strictObject({
+      constraints: z.array(z.string()).default([]).describe('e.g. "arch == arm64", "zone != garage"'),
+    })
+    .optional(),
+  update: updateSchema.optional(),
+});
+
+export const ottoConfigSchema = z.strictObject({
+  cluster: clusterSchema.default({ name: 'default' }),
+  mqtt: mqttSchema.default({ host: 'localhost', port: 1883, embedded: true }),
+  http: httpSchema.default({ listen: '127.0.0.1', port: 7480, metrics_public: false }),
+  metrics: metricsSchema.default({ interval: '5s' }),
+  control: controlSchema.default({ interval: '5s' }),
+  nodes: z.array(nodeSchema).min(1, 'expected at least one node'),
+  services: z.array(serviceSchema).default([]),
+});
+
+export type OttoConfig = z.infer<typeof ottoConfigSchema>;
+export type NodeConfig = OttoConfig['nodes'][number];
+export type ServiceConfig = OttoConfig['services'][number];
+
+/** The JSON Schema of otto.yaml, generated from the zod schema (what `otto config schema` prints). */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(ottoConfigSchema, { io: 'input', target: 'draft-2020-12' }),
+    $id: 'https://otto.dev/schema/otto.schema.json',
+    title: 'otto.yaml',
+  };
+}

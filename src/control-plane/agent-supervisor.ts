@@ -1,0 +1,87 @@
+/**
+ * Runs the agents of local nodes as child processes (`otto agent`), the same program remote nodes run,
+ * and restarts one that dies, with backoff. Stopping the supervisor stops the agents, never their
+ * containers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../log.js';
+
+const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+interface Supervised {
+  nodeId: string;
+  child?: ChildProcess;
+  restarts: number;
+  timer?: NodeJS.Timeout;
+}
+
+export class AgentSupervisor {
+  private readonly agents = new Map<string, Supervised>();
+  private stopping = false;
+
+  constructor(
+    private readonly configPath: string,
+    private readonly log: Logger,
+    private readonly pretty: boolean,
+  ) {}
+
+  pidOf(nodeId: string): number | undefined {
+    return this.agents.get(nodeId)?.child?.pid;
+  }
+
+  /** Starts agents for new local nodes and stops those of nodes no longer local or configured. */
+  async ensure(nodeIds: string[]): Promise<void> {
+    for (const [id, agent] of this.agents) {
+      if (!nodeIds.includes(id)) {
+        this.agents.delete(id);
+        await this.terminate(agent);
+      }
+    }
+    for (const id of nodeIds) {
+      if (!this.agents.has(id)) {
+        const agent: Supervised = { nodeId: id, restarts: 0 };
+        this.agents.set(id, agent);
+        this.spawn(agent);
+      }
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.agents.values()].map((agent) => this.terminate(agent)));
+    this.agents.clear();
+  }
+
+  private spawn(agent: Supervised): void {
+    const child = spawn(process.execPath, [cliPath, 'agent', '-c', this.configPath, '--node', agent.nodeId], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, OTTO_LOG_PRETTY: this.pretty ? '1' : '0' },
+    });
+    agent.child = child;
+    this.log.info({ node: agent.nodeId, pid: child.pid }, 'agent started');
+    const startedAt = Date.now();
+    child.once('exit', (code, signal) => {
+      if (agent.child !== child) return;
+      agent.child = undefined;
+      if (this.stopping || !this.agents.has(agent.nodeId)) return;
+      // An agent that ran for a while before dying starts its backoff over.
+      agent.restarts = Date.now() - startedAt > 60_000 ? 1 : agent.restarts + 1;
+      const delay = Math.min(30_000, 500 * 2 ** (agent.restarts - 1));
+      this.log.warn({ node: agent.nodeId, code, signal, retryInMs: delay }, 'agent exited; restarting');
+      agent.timer = setTimeout(() => this.spawn(agent), delay);
+    });
+  }
+
+  private async terminate(agent: Supervised): Promise<void> {
+    clearTimeout(agent.timer);
+    const child = agent.child;
+    agent.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const killTimer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killTimer);
+  }
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { NodeMetrics, NodeStatus } from '../protocol/messages.js';
+import { HISTORY_LENGTH, NodeRegistry } from './node-registry.js';
+
+const status = (state: NodeStatus['state']): NodeStatus => ({ node_id: 'a', state, timestamp: new Date().toISOString() });
+const metrics = (cpu: number): NodeMetrics => ({
+  node_id: 'a',
+  timestamp: new Date().toISOString(),
+  cpu_percent: cpu,
+  memory_percent: 1,
+  memory_used_mb: 1,
+  memory_total_mb: 2,
+  disk_percent: 1,
+  disk_used_gb: 1,
+  disk_total_gb: 2,
+  network_bytes_sent: 0,
+  network_bytes_recv: 0,
+});
+
+describe('NodeRegistry', () => {
+  it('is online after an online status and offline after 3 silent intervals', () => {
+    const registry = new NodeRegistry(['a'], 3_000);
+    expect(registry.isOnline('a', 0)).toBe(false);
+    registry.recordStatus(status('online'), 1_000);
+    expect(registry.isOnline('a', 3_500)).toBe(true);
+    registry.recordMetrics(metrics(1), 3_500);
+    expect(registry.isOnline('a', 6_400)).toBe(true);
+    expect(registry.isOnline('a', 6_600)).toBe(false);
+  });
+
+  it('goes offline at once on an offline status (the last will)', () => {
+    const registry = new NodeRegistry(['a'], 3_000);
+    registry.recordStatus(status('online'), 0);
+    registry.recordStatus(status('offline'), 10);
+    expect(registry.isOnline('a', 20)).toBe(false);
+  });
+
+  it('ignores nodes that are not configured and bounds the history', () => {
+    const registry = new NodeRegistry(['a'], 3_000);
+    expect(registry.recordStatus({ ...status('online'), node_id: 'zz' })).toBe(false);
+    for (let i = 0; i < HISTORY_LENGTH + 10; i++) registry.recordMetrics(metrics(i));
+    const history = registry.get('a')!.history;
+    expect(history).toHaveLength(HISTORY_LENGTH);
+    expect(history[0]!.cpu_percent).toBe(10);
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * Message schemas of the wire protocol. Agents and the control plane both import this module; every
+ * message is validated with these schemas when it is received. Field names of the metrics messages are
+ * those of seed 004 (NodeMetrics, ContainerMetrics, ContainerMetricsBatch).
+ */
+import { z } from 'zod';
+
+const isoTimestamp = z.iso.datetime({ offset: true });
+
+export const nodeMetricsSchema = z.object({
+  node_id: z.string().min(1),
+  timestamp: isoTimestamp,
+  cpu_percent: z.number().min(0),
+  memory_percent: z.number().min(0),
+  memory_used_mb: z.number().min(0),
+  memory_total_mb: z.number().min(0),
+  disk_percent: z.number().min(0),
+  disk_used_gb: z.number().min(0),
+  disk_total_gb: z.number().min(0),
+  network_bytes_sent: z.number().int().min(0),
+  network_bytes_recv: z.number().int().min(0),
+});
+export type NodeMetrics = z.infer<typeof nodeMetricsSchema>;
+
+export const containerMetricsSchema = z.object({
+  container_id: z.string().min(1),
+  container_name: z.string(),
+  cpu_percent: z.number().min(0),
+  memory_percent: z.number().min(0),
+  memory_usage_mb: z.number().min(0),
+  memory_limit_mb: z.number().min(0),
+  network_rx_bytes: z.number().int().min(0),
+  network_tx_bytes: z.number().int().min(0),
+  block_read_bytes: z.number().int().min(0),
+  block_write_bytes: z.number().int().min(0),
+  /** Otto's additions: which service replica the container is (absent for containers Otto does not manage). */
+  service: z.string().optional(),
+  replica: z.number().int().optional(),
+});
+export type ContainerMetrics = z.infer<typeof containerMetricsSchema>;
+
+export const containerMetricsBatchSchema = z.object({
+  node_id: z.string().min(1),
+  timestamp: isoTimestamp,
+  containers: z.array(containerMetricsSchema),
+});
+export type ContainerMetricsBatch = z.infer<typeof containerMetricsBatchSchema>;
+
+export const dockerHealthSchema = z.object({
+  reachable: z.boolean(),
+  version: z.string().optional(),
+  error: z.string().optional(),
+});
+export type DockerHealth = z.infer<typeof dockerHealthSchema>;
+
+export const nodeStatusSchema = z.object({
+  node_id: z.string().min(1),
+  state: z.enum(['online', 'offline']),
+  timestamp: isoTimestamp,
+  reason: z.string().optional(),
+  agent_version: z.string().optional(),
+  pid: z.number().int().optional(),
+  hostname: z.string().optional(),
+  arch: z.string().optional(),
+  platform: z.string().optional(),
+});
+export type NodeStatus = z.infer<typeof nodeStatusSchema>;
+
+export const portMappingSchema = z.object({
+  host_ip: z.string().optional(),
+  host_port: z.number().int().min(1).max(65535),
+  container_port: z.number().int().min(1).max(65535),
+  protocol: z.enum(['tcp', 'udp']),
+});
+export type PortMapping = z.infer<typeof portMappingSchema>;
+
+export const restartPolicySchema = z.enum(['no', 'always', 'on-failure', 'unless-stopped']);
+export type RestartPolicy = z.infer<typeof restartPolicySchema>;
+
+/** A container fully resolved by the control plane: the agent needs no config to run it. */
+export const containerSpecSchema = z.object({
+  image: z.string().min(1),
+  command: z.array(z.string()).optional(),
+  env: z.record(z.string(), z.string()),
+  ports: z.array(portMappingSchema),
+  volumes: z.array(z.string()),
+  restart: restartPolicySchema,
+  labels: z.record(z.string(), z.string()),
+  healthcheck: z
+    .object({
+      test: z.array(z.string()).min(1),
+      interval_ms: z.number().int().min(0),
+      timeout_ms: z.number().int().min(0),
+      retries: z.number().int().min(0),
+      start_period_ms: z.number().int().min(0),
+    })
+    .optional(),
+  nano_cpus: z.number().int().min(0).optional(),
+  memory_bytes: z.number().int().min(0).optional(),
+});
+export type ContainerSpec = z.infer<typeof containerSpecSchema>;
+
+export const replicaSpecSchema = z.object({
+  service: z.string().min(1),
+  replica: z.number().int().min(1),
+  /** Docker container name, Compose style: {cluster}-{service}-{replica}. */
+  name: z.string().min(1),
+  spec_hash: z.string().min(1),
+  container: containerSpecSchema,
+});
+export type ReplicaSpec = z.infer<typeof replicaSpecSchema>;
+
+export const desiredStateSchema = z.object({
+  cluster: z.string().min(1),
+  node_id: z.string().min(1),
+  /** Grows with every change, so an agent can tell which desired state a report answers. */
+  revision: z.number().int().min(0),
+  generated_at: isoTimestamp,
+  /** Agent settings that come from the cluster config, so a remote agent needs no copy of otto.yaml. */
+  settings: z.object({ metrics_interval_ms: z.number().int().min(100) }),
+  replicas: z.array(replicaSpecSchema),
+});
+export type DesiredState = z.infer<typeof desiredStateSchema>;
+
+export const replicaStateSchema = z.object({
+  service: z.string(),
+  replica: z.number().int(),
+  name: z.string(),
+  container_id: z.string().optional(),
+  /** Docker's state, or what the agent is doing about a replica that has no container yet. */
+  state: z.enum(['running', 'created', 'restarting', 'exited', 'paused', 'dead', 'removing', 'pulling', 'missing', 'error']),
+  health: z.enum(['healthy', 'unhealthy', 'starting', 'none']),
+  spec_hash: z.string().optional(),
+  started_at: z.string().optional(),
+  error: z.string().optional(),
+});
+export type ReplicaState = z.infer<typeof replicaStateSchema>;
+
+export const nodeStateSchema = z.object({
+  node_id: z.string().min(1),
+  timestamp: isoTimestamp,
+  revision: z.number().int().min(-1),
+  docker: dockerHealthSchema,
+  replicas: z.array(replicaStateSchema),
+});
+export type NodeState = z.infer<typeof nodeStateSchema>;
+
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Parses and validates one MQTT payload. Never throws: a bad message is the sender's problem. */
+export function decode<T>(schema: z.ZodType<T>, payload: Buffer | string): DecodeResult<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString());
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const first = parsed.error.issues[0];
+  const where = first?.path.length ? first.path.join('.') : '(root)';
+  return { ok: false, error: `${where}: ${first?.message ?? 'invalid'}` };
+}
+
+export function encode(message: unknown): string {
+  return JSON.stringify(message);
+}

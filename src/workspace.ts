@@ -1,0 +1,92 @@
+/**
+ * The `.otto/` folder beside otto.yaml: config snapshot and hash, API token, control plane pid and logs,
+ * agents' state. Everything Otto writes locally lives here.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+
+export interface ControlPlaneInfo {
+  pid: number;
+  api_url: string;
+  started_at: string;
+}
+
+export class Workspace {
+  readonly dir: string;
+
+  constructor(configPath: string) {
+    this.dir = join(dirname(resolve(configPath)), '.otto');
+  }
+
+  get snapshotPath() {
+    return join(this.dir, 'config.yaml');
+  }
+  get hashPath() {
+    return join(this.dir, 'config.sha256');
+  }
+  get tokenPath() {
+    return join(this.dir, 'token');
+  }
+  get pidPath() {
+    return join(this.dir, 'control-plane.json');
+  }
+  get logDir() {
+    return join(this.dir, 'logs');
+  }
+  agentStateDir(nodeId: string) {
+    return join(this.dir, 'agents', nodeId);
+  }
+
+  isInitialized(): boolean {
+    return existsSync(this.snapshotPath) && existsSync(this.tokenPath);
+  }
+
+  /** Writes the snapshot and hash; keeps an existing token so a re-init does not lock the CLI out. */
+  async initialize(configText: string, hash: string): Promise<{ tokenCreated: boolean }> {
+    await mkdir(this.logDir, { recursive: true });
+    await writeAtomic(this.snapshotPath, configText);
+    await writeAtomic(this.hashPath, `${hash}\n`);
+    if (existsSync(this.tokenPath)) return { tokenCreated: false };
+    await writeAtomic(this.tokenPath, `${randomBytes(24).toString('hex')}\n`, 0o600);
+    return { tokenCreated: true };
+  }
+
+  async token(): Promise<string> {
+    return (await readFile(this.tokenPath, 'utf8')).trim();
+  }
+
+  async readControlPlane(): Promise<ControlPlaneInfo | undefined> {
+    try {
+      return JSON.parse(await readFile(this.pidPath, 'utf8')) as ControlPlaneInfo;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async writeControlPlane(info: ControlPlaneInfo): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await writeAtomic(this.pidPath, JSON.stringify(info));
+  }
+
+  async clearControlPlane(): Promise<void> {
+    await rm(this.pidPath, { force: true });
+  }
+}
+
+/** Write-then-rename, so an interrupted write leaves the previous content. */
+export async function writeAtomic(path: string, content: string, mode?: number): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, content, { mode });
+  await rename(tmp, path);
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
