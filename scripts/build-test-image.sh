@@ -3,7 +3,11 @@
 set -euo pipefail
 image=${1:-otto-test/busybox}
 if docker image inspect "$image" >/dev/null 2>&1; then exit 0; fi
-busybox=$(command -v busybox || echo /bin/busybox)
+busybox=$(command -v busybox || true)
+if [ -z "$busybox" ]; then
+  echo "build-test-image: no busybox here; install it (Debian: apt-get install busybox-static)" >&2
+  exit 1
+fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir/bin" "$dir/tmp" "$dir/etc" "$dir/www"

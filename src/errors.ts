@@ -34,6 +34,11 @@ export class ConfigError extends OttoError {
   }
 }
 
+/** A service, node or operation named by the user does not exist (HTTP 404). */
+export class NotFoundError extends OttoError {
+  readonly exitCode = ExitCode.badInput;
+}
+
 /** Docker, MQTT, SSH, the control plane or a node could not be reached, or an operation failed. */
 export class InfrastructureError extends OttoError {
   readonly exitCode = ExitCode.infrastructure;

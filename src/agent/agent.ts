@@ -5,14 +5,17 @@
  */
 import { access } from 'node:fs/promises';
 import { arch, hostname, platform } from 'node:os';
+import type Dockerode from 'dockerode';
 import mqtt, { type MqttClient } from 'mqtt';
-import { errorMessage } from '../errors.js';
+import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LABEL } from '../protocol/labels.js';
 import {
   decode,
   desiredStateSchema,
   encode,
+  logsControlSchema,
+  logsRequestSchema,
   type DesiredState,
   type DockerHealth,
   type NodeState,
@@ -24,6 +27,8 @@ import { DockerRuntime, dockerFromUrl, type ManagedContainer } from '../runtime/
 import { OTTO_VERSION } from '../version.js';
 import { DesiredStore } from './desired-store.js';
 import { ImageBackoff } from './image-backoff.js';
+import { LogStreamer } from './log-streamer.js';
+import { removeAgentPid, runningAgentPid, writeAgentPid } from './pid-file.js';
 import { ContainerMetricsCollector, type RunningContainer } from './metrics/container-metrics.js';
 import { NodeMetricsCollector } from './metrics/node-metrics.js';
 import { planReconcile, type ReconcileAction } from './reconcile-plan.js';
@@ -50,11 +55,14 @@ export class Agent {
   private readonly pulls = new ImageBackoff();
   private readonly pids = new Map<string, number>();
   private readonly log: Logger;
+  private readonly logs: LogStreamer;
   private client?: MqttClient;
   private desired?: DesiredState;
   private docker: DockerHealth = { reachable: false, error: 'not checked yet' };
   private replicaErrors = new Map<string, string>();
   private intervalMs: number;
+  /** Docker's container list as of the last reconcile. */
+  private listing: Dockerode.ContainerInfo[] = [];
   private timer?: NodeJS.Timeout;
   private reconciling?: Promise<void>;
   private reconcileAgain = false;
@@ -70,9 +78,15 @@ export class Agent {
     this.nodeMetrics = new NodeMetricsCollector(options.nodeId);
     this.containerMetrics = new ContainerMetricsCollector(docker, options.nodeId);
     this.intervalMs = options.metricsIntervalMs;
+    this.logs = new LogStreamer(docker, () => this.client, options.cluster, options.nodeId, this.log);
   }
 
   async start(): Promise<void> {
+    const other = await runningAgentPid(this.options.stateDir);
+    if (other) {
+      throw new InfrastructureError(`another agent for node ${this.options.nodeId} is running (pid ${other})`, `stop it first: kill ${other}`);
+    }
+    await writeAgentPid(this.options.stateDir);
     this.desired = await this.store.load();
     if (this.desired) {
       this.intervalMs = this.desired.settings.metrics_interval_ms;
@@ -86,6 +100,7 @@ export class Agent {
     this.stopped = true;
     clearTimeout(this.timer);
     (this.eventsStream as { destroy?: () => void } | undefined)?.destroy?.();
+    this.logs.stopAll();
     await this.reconciling;
     const client = this.client;
     if (client?.connected) {
@@ -95,6 +110,7 @@ export class Agent {
       });
     }
     await client?.endAsync();
+    await removeAgentPid(this.options.stateDir);
   }
 
   private status(state: NodeStatus['state'], reason?: string): NodeStatus {
@@ -130,13 +146,29 @@ export class Agent {
     client.on('connect', () => {
       this.log.info({ broker: this.options.mqttUrl }, 'connected to MQTT');
       client.publish(topics.status(nodeId), encode(this.status('online')), { retain: true, qos: 1 });
-      client.subscribe(topics.desired(nodeId), { qos: 1 });
+      client.subscribe([topics.desired(nodeId), topics.logsRequest(nodeId), topics.logsControl(nodeId)], { qos: 1 });
     });
     client.on('offline', () => this.log.warn('MQTT broker unreachable; keeping containers as they are and retrying'));
     client.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'MQTT error'));
     client.on('message', (topic, payload) => {
       if (topic === topics.desired(nodeId)) void this.onDesired(payload);
+      else if (topic === topics.logsRequest(nodeId)) this.onLogsRequest(payload);
+      else if (topic === topics.logsControl(nodeId)) {
+        const control = decode(logsControlSchema, payload);
+        if (control.ok) this.logs.control(control.value);
+        else this.invalidMessages++;
+      }
     });
+  }
+
+  private onLogsRequest(payload: Buffer): void {
+    const request = decode(logsRequestSchema, payload);
+    if (!request.ok) {
+      this.invalidMessages++;
+      this.log.warn({ error: request.error }, 'ignored an invalid logs request');
+      return;
+    }
+    void this.logs.serve(request.value);
   }
 
   private async onDesired(payload: Buffer): Promise<void> {
@@ -160,7 +192,7 @@ export class Agent {
     }
     this.log.info({ revision: desired.revision, replicas: desired.replicas.length }, 'new desired state');
     await this.store.save(desired).catch((err) => this.log.error({ err: errorMessage(err) }, 'cannot save desired state'));
-    this.requestReconcile();
+    void this.requestReconcile();
   }
 
   private scheduleTick(delayMs: number): void {
@@ -169,20 +201,22 @@ export class Agent {
     this.timer = setTimeout(() => void this.tick(), delayMs);
   }
 
+  /** Reconcile, then metrics from the container list the reconcile just read: one Docker list per tick. */
   private async tick(): Promise<void> {
     const startedAt = Date.now();
-    this.requestReconcile();
+    await this.requestReconcile();
     await this.publishMetrics().catch((err) => this.log.warn({ err: errorMessage(err) }, 'metrics cycle failed'));
     this.scheduleTick(Math.max(0, this.intervalMs - (Date.now() - startedAt)));
   }
 
   /** One reconcile at a time; a request during a run makes exactly one more run. */
-  requestReconcile(): void {
+  requestReconcile(): Promise<void> {
     if (this.reconciling) {
       this.reconcileAgain = true;
-      return;
+      return this.reconciling;
     }
     this.reconciling = this.reconcileLoop().finally(() => (this.reconciling = undefined));
+    return this.reconciling;
   }
 
   private async reconcileLoop(): Promise<void> {
@@ -194,22 +228,27 @@ export class Agent {
 
   private async reconcile(): Promise<void> {
     const wasReachable = this.docker.reachable;
-    this.docker = await this.runtime.health();
-    if (!this.docker.reachable) {
+    try {
+      this.listing = await this.runtime.listAll();
+    } catch (err) {
+      this.listing = [];
+      this.docker = { reachable: false, error: errorMessage(err) };
       if (wasReachable) this.log.error({ error: this.docker.error }, 'Docker unreachable; retrying every interval');
       this.publishState([]);
       return;
     }
-    if (!wasReachable) this.watchDockerEvents();
-    const desired = this.desired?.replicas ?? [];
-    let actual = await this.runtime.listManaged();
-    const actions = planReconcile(desired, actual);
+    if (!wasReachable) {
+      // The version is asked once per (re)connection, not at every tick.
+      this.docker = await this.runtime.health();
+      this.watchDockerEvents();
+    }
+    const actions = planReconcile(this.desired?.replicas ?? [], this.runtime.managedOf(this.listing));
     for (const action of actions) {
       if (this.stopped) return;
       await this.apply(action);
     }
-    if (actions.length) actual = await this.runtime.listManaged();
-    this.publishState(actual);
+    if (actions.length) this.listing = await this.runtime.listAll();
+    this.publishState(this.runtime.managedOf(this.listing));
   }
 
   private async apply(action: ReconcileAction): Promise<void> {
@@ -295,14 +334,14 @@ export class Agent {
 
   /** Docker tells us at once when a container dies or is removed, so healing does not wait a tick. */
   private watchDockerEvents(): void {
-    const filters = { type: ['container' as const], event: ['die', 'destroy', 'stop'], label: [`${LABEL.cluster}=${this.options.cluster}`, `${LABEL.node}=${this.options.nodeId}`] };
+    const filters = { type: ['container' as const], event: ['start', 'die', 'destroy', 'stop', 'health_status'], label: [`${LABEL.cluster}=${this.options.cluster}`, `${LABEL.node}=${this.options.nodeId}`] };
     this.runtime.docker.getEvents({ filters }, (err, stream) => {
       if (err || !stream || this.stopped) return;
       this.eventsStream = stream;
       let debounce: NodeJS.Timeout | undefined;
       stream.on('data', () => {
         clearTimeout(debounce);
-        debounce = setTimeout(() => this.requestReconcile(), 300);
+        debounce = setTimeout(() => void this.requestReconcile(), 300);
       });
       stream.on('error', () => undefined);
     });
@@ -313,14 +352,17 @@ export class Agent {
     const nodeMetrics = await this.nodeMetrics.collect();
     if (client?.connected) client.publish(topics.nodeMetrics(this.options.nodeId), encode(nodeMetrics));
     if (!this.docker.reachable) return;
+    const started = performance.now();
     const running = await this.runningContainers();
     const batch = await this.containerMetrics.collect(running);
     if (client?.connected) client.publish(topics.containerMetrics(this.options.nodeId), encode(batch));
+    // `npm run bench:agent` reads this line.
+    this.log.debug({ containers: batch.containers.length, cycleMs: Math.round((performance.now() - started) * 10) / 10 }, 'container metrics cycle');
   }
 
   /** Every running container of the node (Otto's and others), with the pid the cgroup reader needs. */
   private async runningContainers(): Promise<RunningContainer[]> {
-    const list = await this.runtime.docker.listContainers({ filters: { status: ['running'] } });
+    const list = this.listing.filter((c) => c.State === 'running');
     const seen = new Set<string>();
     const containers = await Promise.all(
       list.map(async (c): Promise<RunningContainer | undefined> => {

@@ -3,24 +3,18 @@
  * The `otto` command. Only commander loads at start-up; each command imports what it needs when it runs,
  * because start-up time is felt on every command. Errors become output here and nowhere else.
  */
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
+import { addAgentCommand } from './agent-command.js';
+import { addGlobalOptions, globals } from './options.js';
+import { runProgram } from './run.js';
 import { OTTO_VERSION } from '../version.js';
 
-export interface GlobalOptions {
-  config: string;
-  debug?: boolean;
-}
-
-const program = new Command('otto')
+const program = addGlobalOptions(new Command('otto'))
   .description('Otto: container orchestration for small edge fleets')
   .version(OTTO_VERSION, '-v, --version')
-  .option('-c, --config <path>', 'cluster config file', process.env.OTTO_CONFIG ?? 'otto.yaml')
-  .option('--debug', 'print stack traces of errors')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-/** The command's own options merged with the global ones; commander has checked required options. */
-const globals = <T extends object = object>(command: Command) => command.optsWithGlobals() as GlobalOptions & T;
 
 const cluster = program.command('cluster').description('initialize, start, stop and inspect the cluster');
 cluster
@@ -43,6 +37,49 @@ cluster
   .option('--json', 'print JSON')
   .action(async (_opts, cmd: Command) => (await import('./commands/cluster.js')).status(globals(cmd)));
 
+cluster
+  .command('events')
+  .description('show the cluster events (nodes, replicas, drift, config, operations)')
+  .option('-f, --follow', 'keep printing new events until Ctrl-C')
+  .option('-n, --tail <count>', 'only the last COUNT events')
+  .option('--json', 'one JSON object per line')
+  .action(async (_opts, cmd: Command) => (await import('./commands/events.js')).events(globals(cmd)));
+
+const service = program.command('service').description('list, scale, restart services and read their logs');
+service
+  .command('ls')
+  .alias('list')
+  .description('list services with running/desired replicas')
+  .option('--json', 'print JSON')
+  .action(async (_opts, cmd: Command) => (await import('./commands/service.js')).ls(globals(cmd)));
+service
+  .command('ps')
+  .description("list a service's replicas (containers, nodes, state)")
+  .argument('<service>')
+  .option('--json', 'print JSON')
+  .action(async (name: string, _opts, cmd: Command) => (await import('./commands/service.js')).ps(globals(cmd), name));
+service
+  .command('scale')
+  .description('scale one or more services: otto service scale web=3 api=2')
+  .argument('<service=replicas...>')
+  .option('-d, --detach', 'queue the change and return at once')
+  .action(async (args: string[], _opts, cmd: Command) => (await import('./commands/service.js')).scale(globals(cmd), args));
+service
+  .command('restart')
+  .description('restart the replicas of a service, all at once or one batch at a time')
+  .argument('<service>')
+  .option('--rolling', 'replace update.parallelism replicas at a time, waiting for each to be healthy')
+  .option('-d, --detach', 'queue the restart and return at once')
+  .action(async (name: string, _opts, cmd: Command) => (await import('./commands/service.js')).restart(globals(cmd), name));
+service
+  .command('logs')
+  .description("print a service's logs, streamed from the agents that run its replicas")
+  .argument('<service>')
+  .option('-f, --follow', 'follow the logs until Ctrl-C')
+  .option('-n, --tail <lines>', 'only the last LINES lines of each replica ("all" by default)')
+  .option('--replica <index>', 'only this replica')
+  .action(async (name: string, _opts, cmd: Command) => (await import('./commands/service.js')).logs(globals(cmd), name));
+
 const node = program.command('node').description('inspect nodes');
 node
   .command('list')
@@ -60,6 +97,27 @@ node
     (await import('./commands/node.js')).metrics(globals(cmd), nodeId),
   );
 
+// Remote nodes over SSH (src/remote, commands/remote.ts).
+node
+  .command('trust')
+  .description("trust a remote node's SSH host key (adds it to .otto/known_hosts)")
+  .argument('<node>')
+  .option('-y, --yes', 'do not ask for confirmation')
+  .option('--fingerprint <sha256>', 'trust the key only if its fingerprint is this one (SHA256:...)')
+  .option('--replace', 'replace a key that CHANGED (only after checking the new one on the node)')
+  .action(async (nodeId: string, _opts, cmd: Command) => (await import('./commands/remote.js')).trust(globals(cmd), nodeId));
+node
+  .command('install')
+  .description("install a remote node's agent as a systemd service, so it survives a reboot")
+  .argument('<node>')
+  .option('--systemd', 'install a systemd unit (otto-agent-CLUSTER-NODE.service)')
+  .action(async (nodeId: string, _opts, cmd: Command) => (await import('./commands/remote.js')).install(globals(cmd), nodeId));
+cluster
+  .command('check')
+  .description('check every node: SSH, key, host key, arch, Node.js, Docker, broker reachable from the node, clock')
+  .option('--json', 'print JSON')
+  .action(async (_opts, cmd: Command) => (await import('./commands/remote.js')).check(globals(cmd)));
+
 const config = program.command('config').description('check otto.yaml');
 config
   .command('validate')
@@ -70,16 +128,7 @@ config
   .description('print the JSON Schema of otto.yaml')
   .action(async () => (await import('./commands/config.js')).schema());
 
-program
-  .command('agent')
-  .description('run the node agent of one node (otto cluster start runs it for you)')
-  .requiredOption('--node <id>', 'node id')
-  .option('--cluster <name>', 'cluster name (default: from the config)')
-  .option('--mqtt-url <url>', 'broker URL (default: from the config)')
-  .option('--docker-url <url>', 'Docker engine (default: from the config)')
-  .option('--state-dir <dir>', 'where the agent keeps its last desired state')
-  .option('--interval <duration>', 'metrics interval until the control plane sends one')
-  .action(async (_opts, cmd: Command) => (await import('./commands/agent.js')).agent(globals<{ node: string }>(cmd)));
+addAgentCommand(program);
 
 program
   .addCommand(
@@ -89,32 +138,4 @@ program
     { hidden: true },
   );
 
-async function main(): Promise<void> {
-  try {
-    await program.parseAsync(process.argv);
-  } catch (err) {
-    process.exitCode = await reportError(err);
-  }
-}
-
-async function reportError(err: unknown): Promise<number> {
-  if (err instanceof CommanderError) {
-    // commander already printed its message; help and version are not failures.
-    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 1;
-  }
-  const { OttoError, ConfigError } = await import('../errors.js');
-  const debug = process.argv.includes('--debug');
-  if (err instanceof OttoError) {
-    const lines = err instanceof ConfigError ? err.issues : [err.message];
-    for (const line of lines) process.stderr.write(`otto: ${line}\n`);
-    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
-    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
-    return err.exitCode;
-  }
-  process.stderr.write(`otto: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.stderr.write(debug && err instanceof Error ? `${err.stack}\n` : 'hint: this is a bug in Otto; run again with --debug and report the output\n');
-  return 3;
-}
-
-void main();
-
+void runProgram(program);

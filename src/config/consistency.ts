@@ -1,6 +1,7 @@
 /** Checks that span several fields, run once the file matches the schema. */
 import type { PortMapping } from '../protocol/messages.js';
 import { show } from './issues.js';
+import { isLocalNode } from './nodes.js';
 import { parsePortSpec } from './ports.js';
 import type { OttoConfig, ServiceConfig } from './schema.js';
 import type { ConfigPath, Problem } from './source.js';
@@ -15,7 +16,39 @@ export function checkConsistency(config: OttoConfig, where: (path: ConfigPath) =
     ...config.services.flatMap((service, index) => nodeProblems(service, index, nodeIds)),
     ...config.services.flatMap(environmentProblems),
     ...portProblems(config, nodeIds),
+    ...remoteBrokerProblems(config),
   ];
+}
+
+const loopbackHost = /^(localhost|.*\.localhost|::1|\[::1\]|127\.\d+\.\d+\.\d+)$/i;
+
+/**
+ * Remote nodes (reached over SSH) get mqtt.advertise, or mqtt.host when it is routable: a loopback
+ * mqtt.host without mqtt.advertise would hand them "localhost", which on a node is the node itself.
+ */
+function remoteBrokerProblems(config: OttoConfig): Problem[] {
+  const remote = config.nodes.filter((node) => !isLocalNode(node));
+  if (remote.length === 0) return [];
+  const { host, advertise, embedded } = config.mqtt;
+  const first = remote[0]!.id;
+  if (advertise === undefined && loopbackHost.test(host)) {
+    const others = remote.length > 1 ? ` (nor can ${remote.length - 1} other remote node(s))` : '';
+    return [
+      {
+        path: ['mqtt', 'host'],
+        message: `remote node "${first}" cannot reach the broker at "${host}"${others}; set mqtt.advertise to an address ${first} can route to`,
+      },
+    ];
+  }
+  if (advertise !== undefined && embedded && loopbackHost.test(host) && !loopbackHost.test(advertise)) {
+    return [
+      {
+        path: ['mqtt', 'host'],
+        message: `the embedded broker listens on "${host}" only, so remote node "${first}" cannot reach it at mqtt.advertise "${advertise}"; set mqtt.host to "0.0.0.0" or to "${advertise}"`,
+      },
+    ];
+  }
+  return [];
 }
 
 function duplicates(

@@ -5,9 +5,20 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { AGENT_NODE_FLAGS, localAgentBundle } from '../agent/bundle.js';
+import { runningAgentPid, stopAgent } from '../agent/pid-file.js';
 import type { Logger } from '../log.js';
 
 const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/** The one-file agent remote nodes run, when it was built; it loads less than the whole CLI. */
+function agentProgram(): string {
+  try {
+    return localAgentBundle().path;
+  } catch {
+    return cliPath;
+  }
+}
 
 interface Supervised {
   nodeId: string;
@@ -22,6 +33,7 @@ export class AgentSupervisor {
 
   constructor(
     private readonly configPath: string,
+    private readonly stateDirOf: (nodeId: string) => string,
     private readonly log: Logger,
     private readonly pretty: boolean,
   ) {}
@@ -39,11 +51,16 @@ export class AgentSupervisor {
       }
     }
     for (const id of nodeIds) {
-      if (!this.agents.has(id)) {
-        const agent: Supervised = { nodeId: id, restarts: 0 };
-        this.agents.set(id, agent);
-        this.spawn(agent);
+      if (this.agents.has(id)) continue;
+      // An agent left behind by a control plane that was killed would fight the new one for the node.
+      const leftBehind = await runningAgentPid(this.stateDirOf(id));
+      if (leftBehind) {
+        this.log.warn({ node: id, agentPid: leftBehind }, 'stopping an agent left behind by a previous control plane');
+        await stopAgent(leftBehind);
       }
+      const agent: Supervised = { nodeId: id, restarts: 0 };
+      this.agents.set(id, agent);
+      this.spawn(agent);
     }
   }
 
@@ -54,12 +71,12 @@ export class AgentSupervisor {
   }
 
   private spawn(agent: Supervised): void {
-    const child = spawn(process.execPath, [cliPath, 'agent', '-c', this.configPath, '--node', agent.nodeId], {
+    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, agentProgram(), 'agent', '-c', this.configPath, '--node', agent.nodeId], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, OTTO_LOG_PRETTY: this.pretty ? '1' : '0' },
     });
     agent.child = child;
-    this.log.info({ node: agent.nodeId, pid: child.pid }, 'agent started');
+    this.log.info({ node: agent.nodeId, agentPid: child.pid }, 'agent started');
     const startedAt = Date.now();
     child.once('exit', (code, signal) => {
       if (agent.child !== child) return;

@@ -24,6 +24,7 @@ export async function startEmbeddedBroker(options: {
   });
   const server: Server = createServer(broker.handle);
   await new Promise<void>((resolve, reject) => {
+    server.once('error', () => broker.close());
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         new InfrastructureError(

@@ -2,6 +2,7 @@
  * Which node runs which replica. Pure: the same config and the same set of eligible nodes always give
  * the same answer, so a reconcile never moves a running replica without a reason.
  */
+import { parsePortSpec } from '../config/ports.js';
 import type { NodeConfig, OttoConfig, ServiceConfig } from '../config/schema.js';
 
 export interface Assignment {
@@ -52,21 +53,80 @@ function candidates(service: ServiceConfig, nodes: NodeConfig[]): NodeConfig[] {
   return nodes.filter((n) => matchesConstraints(n, service.placement?.constraints ?? []));
 }
 
-/** Spreads each service's replicas round-robin over the nodes it may run on. */
-export function placeReplicas(config: OttoConfig, replicasOf: (service: ServiceConfig) => number = (s) => s.replicas): Placement {
+export interface PlacementInput {
+  /** Replicas wanted per service (the config's, or a scale). */
+  replicasOf?: (service: ServiceConfig) => number;
+  /** Where each replica ran before (key `service#replica`): kept while that node stays usable. */
+  previous?: Map<string, string>;
+  /** Whether a node may take replicas now (online, or not yet known at start-up). */
+  available?: (nodeId: string) => boolean;
+}
+
+export const replicaKey = (service: string, replica: number) => `${service}#${replica}`;
+
+/** Host ports (ip/port/protocol) a service binds; two replicas binding one cannot share a node. */
+function hostPorts(service: ServiceConfig): string[] {
+  return service.ports.map((spec) => {
+    try {
+      const p = parsePortSpec(spec);
+      return `${p.host_port}/${p.protocol}`;
+    } catch {
+      return String(spec);
+    }
+  });
+}
+
+/**
+ * Places every replica: first keeps each on its previous node while that node is still eligible and
+ * usable (placement is stable), then puts the rest on the eligible node with the fewest replicas of the
+ * service whose host ports are free.
+ */
+export function placeReplicas(config: OttoConfig, input: PlacementInput = {}): Placement {
+  const replicasOf = input.replicasOf ?? ((s: ServiceConfig) => s.replicas);
+  const available = input.available ?? (() => true);
+  const previous = input.previous ?? new Map<string, string>();
   const placement: Placement = { assignments: [], unplaced: [] };
+  const portsInUse = new Map<string, Set<string>>(config.nodes.map((n) => [n.id, new Set()]));
+  const portsFree = (nodeId: string, ports: string[]) => ports.every((p) => !portsInUse.get(nodeId)!.has(p));
+  const assign = (service: ServiceConfig, replica: number, nodeId: string, ports: string[]) => {
+    placement.assignments.push({ service: service.name, replica, nodeId });
+    for (const p of ports) portsInUse.get(nodeId)!.add(p);
+  };
+
+  const pending: { service: ServiceConfig; replica: number; eligible: NodeConfig[]; ports: string[] }[] = [];
   for (const service of config.services) {
     const eligible = candidates(service, config.nodes);
+    const ports = hostPorts(service);
     for (let replica = 1; replica <= replicasOf(service); replica++) {
-      const node = eligible[(replica - 1) % Math.max(1, eligible.length)];
-      if (node) placement.assignments.push({ service: service.name, replica, nodeId: node.id });
-      else {
-        const reason = service.node
-          ? `node "${service.node}" is not in the cluster`
-          : `no node matches ${service.placement?.constraints.join(' and ')}`;
-        placement.unplaced.push({ service: service.name, replica, reason });
-      }
+      const before = previous.get(replicaKey(service.name, replica));
+      const stays = eligible.find((n) => n.id === before && (service.node !== undefined || available(n.id)));
+      if (stays && portsFree(stays.id, ports)) assign(service, replica, stays.id, ports);
+      else pending.push({ service, replica, eligible, ports });
     }
   }
+  for (const { service, replica, eligible, ports } of pending) {
+    if (eligible.length === 0) {
+      const reason = service.node
+        ? `node "${service.node}" is not in the cluster`
+        : `no node matches ${service.placement?.constraints.join(' and ')}`;
+      placement.unplaced.push({ service: service.name, replica, reason });
+      continue;
+    }
+    // A pinned service has no choice; an unpinned one waits for an online node.
+    const usable = service.node ? eligible : eligible.filter((n) => available(n.id));
+    if (usable.length === 0) {
+      placement.unplaced.push({ service: service.name, replica, reason: `no online node matches (${eligible.map((n) => n.id).join(', ')} offline)` });
+      continue;
+    }
+    const free = usable.filter((n) => portsFree(n.id, ports));
+    if (free.length === 0) {
+      placement.unplaced.push({ service: service.name, replica, reason: `host port ${ports.join(', ')} taken on every candidate node (${usable.map((n) => n.id).join(', ')})` });
+      continue;
+    }
+    const load = (nodeId: string) => placement.assignments.filter((a) => a.service === service.name && a.nodeId === nodeId).length;
+    const target = free.reduce((best, node) => (load(node.id) < load(best.id) ? node : best));
+    assign(service, replica, target.id, ports);
+  }
+  placement.assignments.sort((a, b) => (a.service === b.service ? a.replica - b.replica : 0));
   return placement;
 }

@@ -3,7 +3,7 @@
  * with the token, validates the answer.
  */
 import type { z } from 'zod';
-import { InfrastructureError, errorMessage } from '../errors.js';
+import { InfrastructureError, UsageError, errorMessage } from '../errors.js';
 import { isProcessAlive, type Workspace } from '../workspace.js';
 
 export class ApiClient {
@@ -19,18 +19,33 @@ export class ApiClient {
     return new ApiClient(info.api_url, await workspace.token());
   }
 
-  async get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+  get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+    return this.request('GET', path, schema);
+  }
+
+  post<T>(path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
+    return this.request('POST', path, schema, body);
+  }
+
+  private async request<T>(method: string, path: string, schema: z.ZodType<T>, body?: unknown): Promise<T> {
     let response: Response;
     try {
-      response = await fetch(`${this.baseUrl}${path}`, { headers: { authorization: `Bearer ${this.token}` } });
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     } catch (err) {
       throw new InfrastructureError(`control plane at ${this.baseUrl} unreachable: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`, 'is the cluster running? try `otto cluster start`');
     }
-    const body = (await response.json().catch(() => undefined)) as { error?: string; hint?: string } | undefined;
-    if (!response.ok) {
-      throw new InfrastructureError(`control plane: ${response.status} ${body?.error ?? response.statusText}`, body?.hint);
+    const answer = (await response.json().catch(() => undefined)) as { error?: string; hint?: string } | undefined;
+    if (response.status === 404 || response.status === 400) {
+      throw new UsageError(answer?.error ?? `${response.status} ${response.statusText}`, answer?.hint);
     }
-    return schema.parse(body);
+    if (!response.ok) {
+      throw new InfrastructureError(`control plane: ${response.status} ${answer?.error ?? response.statusText}`, answer?.hint);
+    }
+    return schema.parse(answer);
   }
 
   async healthy(): Promise<boolean> {

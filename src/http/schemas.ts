@@ -13,6 +13,8 @@ export const nodeViewSchema = z.object({
   agent_version: z.string().nullable(),
   arch: z.string().nullable(),
   agent_pid: z.number().nullable(),
+  /** Remote nodes: connected, connecting, reconnecting, disconnected or `failed: REASON`; null for local ones. */
+  ssh_state: z.string().nullable().optional(),
   docker: dockerHealthSchema.nullable(),
   metrics: nodeMetricsSchema.nullable(),
   containers: containerMetricsBatchSchema.shape.containers,
@@ -36,11 +38,28 @@ export const serviceViewSchema = z.object({
 });
 export type ServiceView = z.infer<typeof serviceViewSchema>;
 
+/** A mutating operation on a service: queued, run one at a time in FIFO order, kept in the ledger. */
+export const operationSchema = z.object({
+  id: z.string(),
+  kind: z.enum(['scale', 'restart', 'rolling-restart']),
+  service: z.string(),
+  replicas: z.number().int().optional().describe('target of a scale'),
+  state: z.enum(['queued', 'running', 'succeeded', 'failed', 'paused', 'rolled-back', 'noop']),
+  requested_at: z.string(),
+  started_at: z.string().optional(),
+  finished_at: z.string().optional(),
+  progress: z.object({ done: z.number().int(), total: z.number().int() }).optional(),
+  message: z.string().optional(),
+});
+export type Operation = z.infer<typeof operationSchema>;
+
 export const clusterStatusSchema = z.object({
   cluster: z.object({
     name: z.string(),
     config_path: z.string(),
     config_hash: z.string(),
+    /** Why the last edit of otto.yaml was rejected (the previous config still runs). */
+    config_error: z.string().nullable(),
     started_at: z.string(),
     pid: z.number().int(),
     mqtt_url: z.string(),
@@ -48,6 +67,98 @@ export const clusterStatusSchema = z.object({
   }),
   nodes: z.array(nodeViewSchema),
   services: z.array(serviceViewSchema),
+  /** Services whose running replicas differ from the desired ones. */
+  drift: z.array(z.object({ service: z.string(), desired: z.number().int(), running: z.number().int(), since: z.string() })),
+  /** The operation under way, and those waiting behind it (FIFO). */
+  operation: operationSchema.nullable(),
+  queue: z.array(operationSchema),
   counters: z.object({ messages_received: z.number().int(), invalid_messages: z.number().int() }),
 });
 export type ClusterStatus = z.infer<typeof clusterStatusSchema>;
+
+export const clusterEventSchema = z.object({
+  id: z.number().int().describe('grows by one with every event'),
+  time: z.string(),
+  kind: z.enum([
+    'node-online',
+    'node-offline',
+    'replica-died',
+    'replica-healed',
+    'drift-found',
+    'drift-cleared',
+    'config-reloaded',
+    'config-rejected',
+    'operation-queued',
+    'operation-started',
+    'operation-progress',
+    'operation-finished',
+    'control-plane-started',
+    'control-plane-stopped',
+  ]),
+  node: z.string().optional(),
+  service: z.string().optional(),
+  replica: z.number().int().optional(),
+  message: z.string(),
+});
+export type ClusterEvent = z.infer<typeof clusterEventSchema>;
+
+export const scaleRequestSchema = z.strictObject({ replicas: z.number().int().min(0).max(1000) });
+export const restartRequestSchema = z.strictObject({ rolling: z.boolean().default(false) });
+
+/** What the server-sent event stream carries; `type` is the SSE event name. */
+export type LiveEvent =
+  | { type: 'node-metrics'; data: import('../protocol/messages.js').NodeMetrics }
+  | { type: 'status'; data: ClusterStatus }
+  | { type: 'event'; data: ClusterEvent }
+  | { type: 'operation'; data: Operation };
+
+/** Every error answer of the API: what went wrong, with the field named for a bad request. */
+export const errorSchema = z.object({
+  error: z.string(),
+  hint: z.string().optional(),
+  issues: z.array(z.object({ field: z.string(), message: z.string() })).optional().describe('every problem found in a bad request'),
+});
+export type ApiError = z.infer<typeof errorSchema>;
+
+export const healthSchema = z.object({ ok: z.literal(true) });
+
+export const nodeListSchema = z.array(nodeViewSchema);
+export const nodeMetricsListSchema = z.array(nodeMetricsSchema);
+export const serviceListSchema = z.array(serviceViewSchema);
+export const operationListSchema = z.array(operationSchema);
+export const clusterEventListSchema = z.array(clusterEventSchema);
+
+/** Path and query parameters. */
+export const nodeParamsSchema = z.object({ id: z.string().min(1).describe('node id, as in otto.yaml') });
+export const serviceParamsSchema = z.object({ name: z.string().min(1).describe('service name, as in otto.yaml') });
+export const nodeMetricsQuerySchema = z.object({
+  since: z
+    .string()
+    .regex(/^\d{1,15}$|^\d{4}-\d\d-\d\dT/, 'expected an ISO 8601 time or milliseconds since the epoch')
+    .refine((value) => !Number.isNaN(/^\d+$/.test(value) ? Number(value) : Date.parse(value)), 'not a valid time')
+    .optional()
+    .describe('only samples newer than this: an ISO 8601 time or milliseconds since the epoch'),
+});
+export const eventsQuerySchema = z.object({
+  after: z
+    .string()
+    .regex(/^\d{1,15}$/, 'expected a non-negative integer')
+    .optional()
+    .describe('only events whose id is greater than this'),
+});
+export const streamQuerySchema = z.object({
+  access_token: z.string().optional().describe('the API token; EventSource cannot send an Authorization header'),
+});
+
+/** Milliseconds since the epoch of a `since` parameter already validated by nodeMetricsQuerySchema. */
+export function sinceToMs(since: string): number {
+  return /^\d+$/.test(since) ? Number(since) : Date.parse(since);
+}
+
+/** Event names of GET /api/v1/stream, with the schema of each event's JSON `data`. */
+export const liveEventSchemas = {
+  'node-metrics': nodeMetricsSchema,
+  status: clusterStatusSchema,
+  event: clusterEventSchema,
+  operation: operationSchema,
+} as const;

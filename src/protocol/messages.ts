@@ -145,6 +145,30 @@ export const nodeStateSchema = z.object({
 });
 export type NodeState = z.infer<typeof nodeStateSchema>;
 
+export const logsRequestSchema = z.object({
+  request_id: z.string().regex(/^[\w-]{6,64}$/),
+  container: z.string().min(1),
+  follow: z.boolean(),
+  tail: z.number().int().min(0).optional(),
+});
+export type LogsRequest = z.infer<typeof logsRequestSchema>;
+
+/** `keepalive` every few seconds while following; without it the agent ends the stream. */
+export const logsControlSchema = z.object({
+  request_id: z.string(),
+  action: z.enum(['keepalive', 'cancel']),
+});
+export type LogsControl = z.infer<typeof logsControlSchema>;
+
+export const logsChunkSchema = z.object({
+  request_id: z.string(),
+  seq: z.number().int().min(0),
+  lines: z.array(z.object({ stream: z.enum(['stdout', 'stderr']), text: z.string() })),
+  end: z.boolean().optional(),
+  error: z.string().optional(),
+});
+export type LogsChunk = z.infer<typeof logsChunkSchema>;
+
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Parses and validates one MQTT payload. Never throws: a bad message is the sender's problem. */

@@ -13,6 +13,11 @@ export const topics = {
   desired: (nodeId: string) => `${TOPIC_ROOT}/${nodeId}/desired`,
   /** What the node runs, published by the agent after every reconcile. */
   state: (nodeId: string) => `${TOPIC_ROOT}/${nodeId}/state`,
+  /** A client asks a node's agent for a container's logs, keeps a follow alive, or cancels it. */
+  logsRequest: (nodeId: string) => `${TOPIC_ROOT}/${nodeId}/logs/request`,
+  logsControl: (nodeId: string) => `${TOPIC_ROOT}/${nodeId}/logs/control`,
+  /** The agent streams the lines of one request here. */
+  logsStream: (requestId: string) => `otto/logs/${requestId}`,
 } as const;
 
 /** Subscriptions the control plane makes: every node, every kind it consumes. */

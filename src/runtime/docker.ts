@@ -54,15 +54,19 @@ export class DockerRuntime {
     }
   }
 
+  /** Every container of the engine, running or not: one call serves reconcile and metrics alike. */
+  async listAll(): Promise<Dockerode.ContainerInfo[]> {
+    return this.wrap('list containers', () => this.docker.listContainers({ all: true }));
+  }
+
   /** Every container of this cluster on this node, running or not. */
   async listManaged(): Promise<ManagedContainer[]> {
-    const list = await this.wrap('list containers', () =>
-      this.docker.listContainers({
-        all: true,
-        filters: { label: [`${LABEL.cluster}=${this.cluster}`, `${LABEL.node}=${this.nodeId}`] },
-      }),
-    );
-    return list.map((c) => ({
+    return this.managedOf(await this.listAll());
+  }
+
+  managedOf(list: Dockerode.ContainerInfo[]): ManagedContainer[] {
+    const ours = list.filter((c) => c.Labels[LABEL.cluster] === this.cluster && c.Labels[LABEL.node] === this.nodeId);
+    return ours.map((c) => ({
       id: c.Id,
       name: (c.Names[0] ?? '').replace(/^\//, ''),
       service: c.Labels[LABEL.service] ?? '',

@@ -34,14 +34,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Polls until `check` returns a value (not undefined/false), or fails with the last value seen. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 500): Promise<T> {
+/** Polls until `check` returns a truthy value, or fails after `timeoutMs` with the last error seen. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false | 0 | ''>, timeoutMs = 60_000, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     try {
       const value = await check();
-      if (value !== undefined && value !== false) return value;
+      if (value) return value;
     } catch (err) {
       lastError = err;
     }

@@ -93,6 +93,12 @@ export class ContainerMetricsCollector {
     return { node_id: this.nodeId, timestamp: new Date().toISOString(), containers: metrics };
   }
 
+  /** Where the last collect() read this container from: for logs, and to tell that the fallback is in use. */
+  source(containerId: string): 'cgroup' | 'docker' | undefined {
+    const state = this.states.get(containerId);
+    return state && (state.files ? 'cgroup' : 'docker');
+  }
+
   private async collectOne(c: RunningContainer, cycle: number, hostMemory: number): Promise<ContainerMetrics | undefined> {
     let state = this.states.get(c.id);
     if (!state) {
@@ -120,14 +126,13 @@ export class ContainerMetricsCollector {
     state.cpuNs = sample.cpuNs;
     state.at = sample.at;
 
-    const limit = sample.memLimit;
     return {
       container_id: c.id,
       container_name: c.name,
       cpu_percent: round(cpuPercent, 2),
-      memory_percent: limit > 0 ? round((sample.memUsage / limit) * 100, 2) : 0,
+      memory_percent: sample.memLimit > 0 ? round((sample.memUsage / sample.memLimit) * 100, 2) : 0,
       memory_usage_mb: round(sample.memUsage / MiB, 2),
-      memory_limit_mb: round(limit / MiB, 2),
+      memory_limit_mb: round(sample.memLimit / MiB, 2),
       network_rx_bytes: sample.rx,
       network_tx_bytes: sample.tx,
       block_read_bytes: sample.read,
@@ -153,12 +158,12 @@ export class ContainerMetricsCollector {
     // Like `docker stats`: inactive page cache is reclaimable, so it does not count as used.
     const inactive = field(stat, f.v2 ? 'inactive_file ' : 'total_inactive_file ') ?? 0;
     // Unlimited is "max" on v2 and a huge number on v1; either way the host's memory is the real limit.
-    const memLimit = limit && !limit.startsWith('max') ? uintAt(limit, 0) : Infinity;
+    const memLimit = limit && !limit.startsWith('max') ? uintAt(limit, 0) : hostMemory;
     return {
       cpuNs: f.v2 ? (field(cpu, 'usage_usec ') ?? 0) * 1000 : uintAt(cpu, 0),
       at,
       memUsage: inactive < memUsage ? memUsage - inactive : memUsage,
-      memLimit: hostMemory > 0 ? Math.min(memLimit, hostMemory) : memLimit,
+      memLimit: hostMemory > 0 && memLimit > hostMemory ? hostMemory : memLimit,
       rx: net.rx,
       tx: net.tx,
       read: f.v2 ? sumOf(io, 'rbytes=') : sumOf(io, ' Read '),

@@ -10,6 +10,9 @@ const NET_DEV = `Inter-|   Receive                                              
     lo:    3193      29    0    0    0     0          0         0     3193      29    0    0    0     0       0          0
   eth0: 1000    9525    0    0    0     0          0         0   200    5560    0    0    0     0       0          0
 docker0:       5       0    0    0    0     0          0         0      30       7    0    4    0     0       0          0
+vethab12cd:     50       0    0    0    0     0          0         0      60       7    0    4    0     0       0          0
+br-0f1e2d3c:   70       0    0    0    0     0          0         0      80       7    0    4    0     0       0          0
+ wlan0:       7       0    0    0    0     0          0         0      11       7    0    4    0     0       0          0
 `;
 
 const meminfo = (availableKb: number) =>
@@ -45,14 +48,14 @@ describe('NodeMetricsCollector arithmetic', () => {
   });
   afterAll(() => rm(proc, { recursive: true, force: true }));
 
-  it('computes CPU from the delta since the previous sample, memory from MemAvailable, network without lo', async () => {
+  it('computes CPU from the delta since the previous sample, memory from MemAvailable, network of the interfaces that leave the machine', async () => {
     const collector = new NodeMetricsCollector('n', { procRoot: proc, diskPath: proc });
     const idle = await collector.collect(); // same counters as the constructor's baseline
     expect(idle.cpu_percent).toBe(0);
     expect(idle.memory_used_mb).toBe(976.6); // (4000000 - 3000000) kB
     expect(idle.memory_percent).toBe(25);
-    expect(idle.network_bytes_recv).toBe(1005);
-    expect(idle.network_bytes_sent).toBe(230);
+    expect(idle.network_bytes_recv).toBe(1007); // eth0 + wlan0: not lo, docker0, veth*, br-*
+    expect(idle.network_bytes_sent).toBe(211);
 
     await writeFile(join(proc, 'stat'), stat(130, 970)); // 30 busy of 100 ticks
     expect((await collector.collect()).cpu_percent).toBe(30);

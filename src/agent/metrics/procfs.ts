@@ -39,7 +39,10 @@ export function sumOf(text: string, key: string): number {
   return sum;
 }
 
-/** Received and sent bytes of a /proc/net/dev file, summed over every interface but loopback. */
+/**
+ * Received and sent bytes of a /proc/net/dev file, summed over the interfaces that leave the machine:
+ * loopback and Docker's bridges and veth pairs would count container traffic twice.
+ */
 export function netDevTotals(text: string): { rx: number; tx: number } {
   let rx = 0;
   let tx = 0;
@@ -48,7 +51,7 @@ export function netDevTotals(text: string): { rx: number; tx: number } {
     if (end === -1) end = text.length;
     const colon = text.indexOf(':', start);
     // The two header lines have no colon; data lines are "  name: rx_bytes ×8 fields, tx_bytes ...".
-    if (colon !== -1 && colon < end && !isLoopback(text, start, colon)) {
+    if (colon !== -1 && colon < end && !isLocalInterface(text, start, colon)) {
       rx += uintAt(text, colon + 1);
       for (let k = 0; k < 7; k++) uintAt(text, lastEnd);
       tx += uintAt(text, lastEnd);
@@ -58,10 +61,10 @@ export function netDevTotals(text: string): { rx: number; tx: number } {
   return { rx, tx };
 }
 
-function isLoopback(text: string, start: number, colon: number): boolean {
-  let i = start;
-  while (text.charCodeAt(i) === 32) i++;
-  return colon - i === 2 && text.startsWith('lo', i);
+const localInterface = /^(lo|veth.*|docker\d*|br-.*)$/;
+
+function isLocalInterface(text: string, start: number, colon: number): boolean {
+  return localInterface.test(text.slice(start, colon).trim());
 }
 
 /** Host memory in bytes from /proc/meminfo: what "unlimited" means for a container. */

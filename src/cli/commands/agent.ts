@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/load.js';
 import { parseDuration } from '../../config/units.js';
 import { UsageError } from '../../errors.js';
 import { Workspace } from '../../workspace.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../options.js';
 
 interface AgentFlags extends GlobalOptions {
   node: string;
@@ -22,7 +22,7 @@ export async function agent(options: AgentFlags): Promise<void> {
   const [{ Agent }, { createLogger }, { brokerUrl }] = await Promise.all([
     import('../../agent/agent.js'),
     import('../../log.js'),
-    import('../../control-plane/control-plane.js'),
+    import('../../protocol/broker-url.js'),
   ]);
   const loaded = existsSync(options.config) ? await loadConfig(options.config) : undefined;
   const config = loaded?.config;

@@ -9,9 +9,9 @@ import type { OttoConfig } from '../../config/schema.js';
 import { InfrastructureError, UsageError, errorMessage } from '../../errors.js';
 import { ApiClient } from '../../http/client.js';
 import { clusterStatusSchema, type ClusterStatus } from '../../http/schemas.js';
-import { LABEL } from '../../protocol/labels.js';
 import { Workspace, isProcessAlive } from '../../workspace.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../options.js';
+import { loadRunningConfig } from '../running-config.js';
 import { ago, percent, printJson, table } from '../format.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -77,7 +77,10 @@ export async function runControlPlane(options: GlobalOptions, display = { pretty
     throw err;
   }
   if (display.announce) {
-    log.info({ api: controlPlane.apiUrl, mqtt: controlPlane.mqttUrl }, `cluster "${controlPlane.config.cluster.name}" running; Ctrl-C stops Otto (containers keep running)`);
+    log.info(
+      { dashboard: `${controlPlane.apiUrl}/#token=${await workspace.token()}`, mqtt: controlPlane.mqttUrl },
+      `cluster "${controlPlane.config.cluster.name}" running; Ctrl-C stops Otto (containers keep running)`,
+    );
   }
 }
 
@@ -103,7 +106,8 @@ async function startDetached(options: GlobalOptions, workspace: Workspace): Prom
       const client = await runningClient(workspace);
       if (client) {
         say(`control plane running in the background (pid ${info.pid})`);
-        say(`API ${info.api_url}, log ${logPath}`);
+        say(`dashboard ${info.api_url}/#token=${await workspace.token()}`);
+        say(`log ${logPath}`);
         say('services may still be starting: watch them with `otto cluster status`');
         return;
       }
@@ -115,11 +119,11 @@ async function startDetached(options: GlobalOptions, workspace: Workspace): Prom
 
 function lastErrorLine(logPath: string): string {
   const lines = readFileSync(logPath, 'utf8').trim().split('\n');
-  return (lines.findLast((line) => /ERROR|FATAL|otto:/.test(line)) ?? lines.at(-1) ?? 'no output').replace(/^\S+ (ERROR|FATAL) /, '');
+  return (lines.findLast((line) => /ERROR|FATAL|otto:/.test(line)) ?? lines.at(-1) ?? 'no output').replace(/^\S+ (ERROR|FATAL) /, '').replace(/^otto: /, '');
 }
 
 export async function stop(options: GlobalOptions & { down?: boolean }): Promise<void> {
-  const loaded = await loadConfig(options.config);
+  const loaded = await loadRunningConfig(options.config);
   const workspace = new Workspace(loaded.path);
   const running = await workspace.readControlPlane();
   if (running && isProcessAlive(running.pid)) {
@@ -133,6 +137,13 @@ export async function stop(options: GlobalOptions & { down?: boolean }): Promise
     say(`stopped the control plane (pid ${running.pid}) and the agents`);
   } else {
     say('control plane is not running');
+    // A control plane that was killed leaves its remote agents running: stop them over SSH.
+    if (loaded.config.nodes.some((n) => !isLocalNode(n))) {
+      const [{ stopRemoteAgents }, { createLogger }] = await Promise.all([import('../../remote/manager.js'), import('../../log.js')]);
+      const { stopped, failed } = await stopRemoteAgents(loaded.config, workspace.dir, createLogger({ component: 'remote', level: 'silent' }));
+      if (stopped.length) say(`stopped the agents left running on ${stopped.join(', ')}`);
+      for (const failure of failed) say(`! ${failure.error}`);
+    }
   }
   if (options.down) {
     const { removed, failures } = await removeContainers(loaded.config);
@@ -226,7 +237,18 @@ function printStatus(live: ClusterStatus): void {
       live.services.map((s) => [s.name, s.desired, s.running, s.nodes.join(',') || '-', s.state, s.health, s.ports.join(',') || '-']),
     ),
   );
+  if (live.operation) {
+    const op = live.operation;
+    const progress = op.progress ? ` ${op.progress.done}/${op.progress.total}` : '';
+    say();
+    say(`operation: ${op.kind} ${op.service}${op.kind === 'scale' ? `=${op.replicas}` : ''}${progress} (${op.state})`);
+  }
+  if (live.queue.length) say(`queue: ${live.queue.map((op) => `${op.kind} ${op.service}${op.kind === 'scale' ? `=${op.replicas}` : ''}`).join(', ')}`);
+  if (live.drift.length) {
+    say(`drift: ${live.drift.map((d) => `${d.service} ${d.running}/${d.desired} running since ${ago(d.since)}`).join('; ')}`);
+  }
   const problems = [
+    ...(live.cluster.config_error ? [`otto.yaml edit rejected, previous config still running: ${live.cluster.config_error}`] : []),
     ...live.nodes.filter((n) => n.docker && !n.docker.reachable).map((n) => `node ${n.id}: Docker unreachable: ${n.docker?.error}`),
     ...live.services.flatMap((s) => s.errors),
   ];

@@ -1,7 +1,7 @@
 /** `otto config validate|schema`. */
 import { loadConfig } from '../../config/load.js';
 import { configJsonSchema } from '../../config/schema.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../options.js';
 
 export async function validate(options: GlobalOptions): Promise<void> {
   const { config } = await loadConfig(options.config);

@@ -1,18 +1,18 @@
 /** `otto node list|metrics`. */
-import { loadConfig } from '../../config/load.js';
+import { loadRunningConfig } from '../running-config.js';
 import { isLocalNode } from '../../config/nodes.js';
 import { parseDuration } from '../../config/units.js';
 import { InfrastructureError, UsageError } from '../../errors.js';
 import type { ClusterStatus } from '../../http/schemas.js';
 import { Workspace } from '../../workspace.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../options.js';
 import { ago, bytes, percent, printJson, table } from '../format.js';
 import { fetchStatus } from './cluster.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
 export async function list(options: GlobalOptions & { json?: boolean }): Promise<void> {
-  const loaded = await loadConfig(options.config);
+  const loaded = await loadRunningConfig(options.config);
   const live = await fetchStatus(new Workspace(loaded.path));
   const rows = loaded.config.nodes.map((node) => {
     const view = live?.nodes.find((n) => n.id === node.id);
@@ -20,6 +20,7 @@ export async function list(options: GlobalOptions & { json?: boolean }): Promise
       id: node.id,
       host: node.host,
       connection: isLocalNode(node) ? 'local' : `ssh ${node.user}@${node.host}`,
+      ssh_state: view?.ssh_state ?? null,
       state: !live ? 'stopped' : view?.online ? 'online' : 'offline',
       last_seen: view?.last_seen ?? null,
       agent_version: view?.agent_version ?? null,
@@ -31,11 +32,12 @@ export async function list(options: GlobalOptions & { json?: boolean }): Promise
   if (options.json) return printJson(rows);
   say(
     table(
-      ['NODE', 'HOST', 'CONNECTION', 'STATE', 'LAST SEEN', 'AGENT', 'ARCH', 'DOCKER'],
+      ['NODE', 'HOST', 'CONNECTION', 'SSH', 'STATE', 'LAST SEEN', 'AGENT', 'ARCH', 'DOCKER'],
       rows.map((r) => [
         r.id,
         r.host,
         r.connection,
+        r.ssh_state ?? '-',
         r.state,
         live ? ago(r.last_seen) : '-',
         r.agent_version ?? '-',
@@ -90,7 +92,7 @@ function renderMetrics(status: ClusterStatus, nodeId?: string): string {
 }
 
 export async function metrics(options: GlobalOptions & { watch?: boolean; json?: boolean }, nodeId?: string): Promise<void> {
-  const loaded = await loadConfig(options.config);
+  const loaded = await loadRunningConfig(options.config);
   if (nodeId && !loaded.config.nodes.some((n) => n.id === nodeId)) {
     throw new UsageError(`unknown node "${nodeId}"`, `nodes: ${loaded.config.nodes.map((n) => n.id).join(', ')}`);
   }

@@ -1,0 +1,104 @@
+// npm run bench:agent — the agent's budget on a Pi: RSS and CPU while idle with 20 containers, and the
+// time one container metrics cycle takes for them. Prints numbers; targets: RSS <= 80 MB, cycle <= 200 ms.
+// Runs a real cluster (embedded broker, real Docker, image otto-test/busybox) and removes it afterwards.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 20);
+const SETTLE_S = 10;
+const MEASURE_S = Number(process.env.BENCH_SECONDS ?? 60);
+const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+const dir = mkdtempSync(join(tmpdir(), 'otto-bench-'));
+const cluster = `bench${process.pid}`;
+writeFileSync(
+  join(dir, 'otto.yaml'),
+  `cluster: { name: ${cluster} }
+mqtt: { host: 127.0.0.1, port: ${await freePort()} }
+http: { port: ${await freePort()} }
+metrics: { interval: 5s }
+nodes:
+  - { id: local, host: localhost }
+services:
+  - name: idle
+    image: otto-test/busybox
+    command: sleep 86400
+    replicas: ${CONTAINERS}
+`,
+);
+const otto = (...args) => execFileSync(process.execPath, [cli, ...args], { cwd: dir, env: { ...process.env, OTTO_LOG_LEVEL: 'debug' }, encoding: 'utf8' });
+const status = () => JSON.parse(otto('cluster', 'status', '--json'));
+
+function sampleProcess(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuTicks = Number(fields[11]) + Number(fields[12]);
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+  return { cpuTicks, rssMb: rssKb / 1024 };
+}
+
+const stats = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return { mean, p95: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))], max: sorted.at(-1) };
+};
+
+try {
+  console.log(`starting a cluster with ${CONTAINERS} containers in ${dir} ...`);
+  otto('cluster', 'start', '--detach');
+  let agentPid;
+  for (let i = 0; i < 120; i++) {
+    const s = status();
+    if (s.services[0]?.running === CONTAINERS && s.nodes[0]?.agent_pid) {
+      agentPid = s.nodes[0].agent_pid;
+      break;
+    }
+    await sleep(1000);
+  }
+  if (!agentPid) throw new Error(`the ${CONTAINERS} containers did not start within 120 s`);
+  console.log(`agent pid ${agentPid}; settling ${SETTLE_S} s, then measuring ${MEASURE_S} s idle`);
+  await sleep(SETTLE_S * 1000);
+
+  const logPath = join(dir, '.otto', 'logs', 'control-plane.log');
+  const logOffset = readFileSync(logPath, 'utf8').length;
+  const first = sampleProcess(agentPid);
+  const rss = [first.rssMb];
+  const startedAt = Date.now();
+  while (Date.now() - startedAt < MEASURE_S * 1000) {
+    await sleep(1000);
+    rss.push(sampleProcess(agentPid).rssMb);
+  }
+  const last = sampleProcess(agentPid);
+  const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+  const cpuPercent = ((last.cpuTicks - first.cpuTicks) / ticksPerSecond / ((Date.now() - startedAt) / 1000)) * 100;
+  const cycles = [...readFileSync(logPath, 'utf8').slice(logOffset).matchAll(/container metrics cycle containers=(\d+) cycleMs=([\d.]+)/g)]
+    .filter((m) => Number(m[1]) >= CONTAINERS)
+    .map((m) => Number(m[2]));
+  if (cycles.length === 0) throw new Error('no metrics cycle was logged');
+
+  const r = stats(rss);
+  const c = stats(cycles);
+  console.log('');
+  console.log(`agent RSS (MB)          mean ${r.mean.toFixed(1)}  max ${r.max.toFixed(1)}   target <= 80   ${r.max <= 80 ? 'OK' : 'OVER'}`);
+  console.log(`agent CPU while idle    ${cpuPercent.toFixed(2)} % of one core (metrics every 5 s)`);
+  console.log(`metrics cycle (ms)      mean ${c.mean.toFixed(1)}  p95 ${c.p95.toFixed(1)}  max ${c.max.toFixed(1)}  over ${cycles.length} cycles of ${CONTAINERS} containers   target <= 200   ${c.max <= 200 ? 'OK' : 'OVER'}`);
+} finally {
+  try {
+    otto('cluster', 'stop', '--down');
+  } catch (err) {
+    console.error(`cleanup failed: ${err.message}`);
+  }
+}

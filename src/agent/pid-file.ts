@@ -1,0 +1,52 @@
+/**
+ * One agent per node and state folder: the agent records its pid, a second one refuses to start, and
+ * the supervisor of a restarted control plane can stop an agent its crashed predecessor left behind.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isProcessAlive } from '../workspace.js';
+
+const pidPath = (stateDir: string) => join(stateDir, 'agent.pid');
+
+function isAgentProcess(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('agent');
+  } catch {
+    return isProcessAlive(pid);
+  }
+}
+
+/** The pid of the agent running with this state folder, if one does (not this process). */
+export async function runningAgentPid(stateDir: string): Promise<number | undefined> {
+  const pid = Number((await readFile(pidPath(stateDir), 'utf8').catch(() => '')).trim());
+  if (!pid || pid === process.pid || !isProcessAlive(pid) || !isAgentProcess(pid)) return undefined;
+  return pid;
+}
+
+export async function writeAgentPid(stateDir: string): Promise<void> {
+  await mkdir(stateDir, { recursive: true });
+  await writeFile(pidPath(stateDir), `${process.pid}\n`);
+}
+
+export async function removeAgentPid(stateDir: string): Promise<void> {
+  const pid = Number((await readFile(pidPath(stateDir), 'utf8').catch(() => '')).trim());
+  if (pid === process.pid) await rm(pidPath(stateDir), { force: true });
+}
+
+/** Stops a left-behind agent: SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopAgent(pid: number, graceMs = 10_000): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (isProcessAlive(pid)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

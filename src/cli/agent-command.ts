@@ -1,0 +1,16 @@
+/** `otto agent`, shared by the `otto` CLI and the one-file agent bundle that remote nodes run. */
+import type { Command } from 'commander';
+import { globals } from './options.js';
+
+export function addAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('run the node agent of one node (otto cluster start runs it for you)')
+    .requiredOption('--node <id>', 'node id')
+    .option('--cluster <name>', 'cluster name (default: from the config)')
+    .option('--mqtt-url <url>', 'broker URL (default: from the config)')
+    .option('--docker-url <url>', 'Docker engine (default: from the config)')
+    .option('--state-dir <dir>', 'where the agent keeps its last desired state')
+    .option('--interval <duration>', 'metrics interval until the control plane sends one')
+    .action(async (_opts, cmd: Command) => (await import('./commands/agent.js')).agent(globals<{ node: string }>(cmd)));
+}

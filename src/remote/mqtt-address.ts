@@ -1,0 +1,55 @@
+/** The broker address remote agents are given: it must be one they can route to, never localhost. */
+import { networkInterfaces } from 'node:os';
+import type { OttoConfig } from '../config/schema.js';
+
+type Interfaces = ReturnType<typeof networkInterfaces>;
+
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare.endsWith('.localhost') || bare === '::1' || /^127\.\d+\.\d+\.\d+$/.test(bare);
+}
+
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/** Container bridges and tunnels, which a remote node cannot route to. */
+const virtualInterface = /^(docker\d*|br-|veth|virbr|cni|flannel|cali|vxlan|tun|tap|wg|zt|lo)/;
+
+/** This machine's first non-loopback IPv4 address on a physical-looking interface. */
+export function routableIPv4(interfaces: Interfaces = networkInterfaces()): string | undefined {
+  const candidates: { name: string; address: string }[] = [];
+  for (const [name, addresses] of Object.entries(interfaces)) {
+    for (const address of addresses ?? []) {
+      if (address.family === 'IPv4' && !address.internal && !address.address.startsWith('169.254.')) candidates.push({ name, address: address.address });
+    }
+  }
+  return (candidates.find((c) => !virtualInterface.test(c.name)) ?? candidates[0])?.address;
+}
+
+/**
+ * Where remote agents reach the broker: mqtt.advertise; else mqtt.host when it is a specific, routable
+ * address; else (0.0.0.0) this machine's routable IPv4 address. Undefined when there is none (validation
+ * rejects a loopback mqtt.host with remote nodes and no mqtt.advertise).
+ */
+export function remoteBrokerHost(mqtt: OttoConfig['mqtt'], interfaces?: Interfaces): string | undefined {
+  if (mqtt.advertise) return mqtt.advertise;
+  if (!isWildcardHost(mqtt.host) && !isLoopbackHost(mqtt.host)) return mqtt.host;
+  if (isWildcardHost(mqtt.host)) return routableIPv4(interfaces);
+  return undefined;
+}
+
+/** `mqtt://[user:password@]host:port` for remote agents (credentials in the URL: `otto agent` has no flags for them). */
+export function remoteMqttUrl(mqtt: OttoConfig['mqtt'], interfaces?: Interfaces): string | undefined {
+  const host = remoteBrokerHost(mqtt, interfaces);
+  if (!host) return undefined;
+  const auth = mqtt.username
+    ? `${encodeURIComponent(mqtt.username)}${mqtt.password !== undefined ? `:${encodeURIComponent(mqtt.password)}` : ''}@`
+    : '';
+  return `mqtt://${auth}${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${mqtt.port}`;
+}
+
+/** The URL without its password, for logs and tables. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}

@@ -1,0 +1,279 @@
+/**
+ * The two small programs Otto copies to a node next to the agent bundle. What runs on a node is in files
+ * uploaded over SFTP and run as `sh FILE ARGS` / `node FILE`, never code inlined in an ssh command line
+ * (seed 002's lesson: no quoting of programs inside strings).
+ *
+ * - otto-node.sh: facts about the node, and the agent's life cycle (status, stop, start by start script),
+ *   through systemd when the node has the unit installed.
+ * - otto-probe.mjs: what needs a real program: Docker reachable, the MQTT broker reachable from the node
+ *   (an MQTT CONNECT, or a nonce from `otto cluster check`'s stand-in listener), the node's clock.
+ *   Node.js builtins only; reads its request as JSON on standard input (so no secret is on a command line).
+ */
+import { createHash } from 'node:crypto';
+
+export const NODE_HELPER_SH = String.raw`#!/bin/sh
+# Otto's node helper (uploaded by Otto; safe to delete). Usage:
+#   otto-node.sh facts
+#   otto-node.sh now                      (milliseconds since the epoch)
+#   otto-node.sh status PIDFILE MATCH
+#   otto-node.sh stop PIDFILE UNIT TIMEOUT_SECONDS MATCH
+#   otto-node.sh start STARTSCRIPT PIDFILE UNIT MATCH
+# MATCH is a piece of the agent's command line (" agent --node ID --cluster NAME "): a pid file whose
+# process is something else (the pid was reused, or another cluster's agent) is ignored.
+set -u
+
+find_node() {
+  for candidate in "$(command -v node 2>/dev/null)" /usr/local/bin/node /usr/bin/node /opt/node/bin/node "$HOME/.local/bin/node" "$HOME/.volta/bin/node"; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ]; then echo "$candidate"; return 0; fi
+  done
+  last=
+  for candidate in "$HOME"/.nvm/versions/node/*/bin/node; do
+    if [ -x "$candidate" ]; then last=$candidate; fi
+  done
+  if [ -n "$last" ]; then echo "$last"; return 0; fi
+  return 1
+}
+
+# The pid in PIDFILE (arg 1) if that process is alive and is this node's Otto agent (arg 2: MATCH).
+live_pid() {
+  [ -f "$1" ] || return 1
+  pid=$(cat "$1" 2>/dev/null)
+  case "$pid" in ''|*[!0-9]*) return 1 ;; esac
+  kill -0 "$pid" 2>/dev/null || return 1
+  if [ -r "/proc/$pid/cmdline" ]; then
+    cmdline=$(tr '\000' ' ' < "/proc/$pid/cmdline")
+    case "$cmdline" in *otto-agent*) ;; *) return 1 ;; esac
+    case "$cmdline" in *"$2"*) ;; *) return 1 ;; esac
+  fi
+  echo "$pid"
+}
+
+systemd_manages() {
+  unit=$1
+  [ -n "$unit" ] || return 1
+  [ -d /run/systemd/system ] || return 1
+  command -v systemctl >/dev/null 2>&1 || return 1
+  systemctl is-enabled "$unit" >/dev/null 2>&1
+}
+
+if [ $# -eq 0 ]; then cmd=; else cmd=$1; shift; fi
+case "$cmd" in
+facts)
+  echo "arch=$(uname -m)"
+  echo "os=$(uname -s)"
+  echo "kernel=$(uname -r)"
+  echo "user=$(id -un)"
+  echo "uid=$(id -u)"
+  echo "home=$HOME"
+  node_bin=$(find_node || true)
+  echo "node=$node_bin"
+  if [ -n "$node_bin" ]; then echo "node_version=$("$node_bin" --version 2>/dev/null)"; fi
+  echo "docker_cli=$(command -v docker 2>/dev/null || true)"
+  echo "systemctl=$(command -v systemctl 2>/dev/null || true)"
+  if [ -d /run/systemd/system ]; then echo "systemd=running"; else echo "systemd=absent"; fi
+  echo "setsid=$(command -v setsid 2>/dev/null || true)"
+  ;;
+now)
+  t=$(date +%s%3N 2>/dev/null || true)
+  case "$t" in ''|*[!0-9]*) t=$(( $(date +%s) * 1000 )) ;; esac
+  echo "$t"
+  ;;
+status)
+  if pid=$(live_pid "$1" "$2"); then
+    version=$(cat "$1.version" 2>/dev/null || true)
+    echo "running $pid $version"
+  else
+    echo "stopped"
+  fi
+  ;;
+stop)
+  pidfile=$1 unit=$2 timeout=$3 match=$4
+  pid=$(live_pid "$pidfile" "$match" || true)
+  if systemd_manages "$unit"; then systemctl stop "$unit" >/dev/null 2>&1 || true; fi
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    waited=0
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$((timeout * 10))" ]; do sleep 0.1; waited=$((waited + 1)); done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
+    if kill -0 "$pid" 2>/dev/null; then echo "alive $pid"; exit 1; fi
+    rm -f "$pidfile"
+    echo "stopped $pid"
+  else
+    rm -f "$pidfile"
+    echo "not-running"
+  fi
+  ;;
+start)
+  script=$1 pidfile=$2 unit=$3 match=$4
+  if systemd_manages "$unit"; then
+    systemctl restart "$unit" || { echo "systemctl restart $unit failed" >&2; exit 1; }
+  else
+    /bin/sh "$script" || exit 1
+  fi
+  # Give it a moment: an agent that cannot start at all (bad runtime, bad flags) exits at once.
+  sleep 1
+  if pid=$(live_pid "$pidfile" "$match"); then echo "started $pid"; else echo "exited"; exit 3; fi
+  ;;
+*)
+  echo "usage: otto-node.sh facts|now|status|stop|start ..." >&2
+  exit 64
+  ;;
+esac
+`;
+
+export const PROBE_MJS = String.raw`// Otto's node probe (uploaded by Otto; safe to delete). Reads a JSON request on standard input:
+// { "docker": "unix:///var/run/docker.sock", "broker": { "url": "mqtt://h:1883", "username": "", "password": "",
+//   "nonce": "..." }, "timeoutMs": 5000 } and prints one JSON line of results.
+import http from 'node:http';
+import net from 'node:net';
+
+const started = Date.now();
+const input = await new Promise((resolve) => {
+  let text = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => (text += chunk));
+  process.stdin.on('end', () => resolve(text ? JSON.parse(text) : {}));
+});
+const timeoutMs = input.timeoutMs ?? 5000;
+
+function describe(err) {
+  return err && err.code ? err.code : String(err && err.message ? err.message : err);
+}
+
+function probeDocker(url) {
+  return new Promise((resolve) => {
+    let options;
+    if (url.startsWith('unix://')) options = { socketPath: url.slice('unix://'.length) };
+    else {
+      const parsed = new URL(url.replace(/^tcp:/, 'http:'));
+      if (parsed.protocol === 'https:') return resolve({ ok: true, skipped: 'TLS engine: not probed' });
+      options = { host: parsed.hostname, port: Number(parsed.port || 2375) };
+    }
+    const req = http.request({ ...options, path: '/version', method: 'GET', timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return resolve({ ok: false, error: 'HTTP ' + res.statusCode });
+        try {
+          const v = JSON.parse(body);
+          resolve({ ok: true, version: v.Version, arch: v.Arch });
+        } catch {
+          resolve({ ok: false, error: 'not a Docker engine' });
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', (err) => resolve({ ok: false, error: describe(err) }));
+    req.end();
+  });
+}
+
+function encodeString(text) {
+  const bytes = Buffer.from(text, 'utf8');
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(bytes.length);
+  return Buffer.concat([length, bytes]);
+}
+
+function remainingLength(n) {
+  const out = [];
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 128;
+    out.push(byte);
+  } while (n > 0);
+  return Buffer.from(out);
+}
+
+function connectPacket(username, password) {
+  let flags = 0x02;
+  const payload = [encodeString('otto-probe-' + Math.random().toString(16).slice(2, 10))];
+  if (username) {
+    flags |= 0x80;
+    payload.push(encodeString(username));
+    if (password !== undefined && password !== null) {
+      flags |= 0x40;
+      payload.push(encodeString(password));
+    }
+  }
+  const variable = Buffer.concat([encodeString('MQTT'), Buffer.from([4, flags, 0, 10])]);
+  const body = Buffer.concat([variable, ...payload]);
+  return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body]);
+}
+
+const connackErrors = { 1: 'unacceptable protocol version', 2: 'client id rejected', 3: 'server unavailable', 4: 'bad user name or password', 5: 'not authorized' };
+
+function probeBroker(broker) {
+  return new Promise((resolve) => {
+    let parsed;
+    try {
+      parsed = new URL(broker.url);
+    } catch {
+      return resolve({ ok: false, error: 'invalid URL ' + broker.url });
+    }
+    const host = parsed.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(parsed.port || 1883);
+    const socket = net.connect({ host, port });
+    let received = Buffer.alloc(0);
+    let done = false;
+    const finish = (result) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish({ ok: false, error: 'timed out' }), timeoutMs);
+    socket.on('connect', () => {
+      if (!broker.nonce) socket.write(connectPacket(broker.username, broker.password));
+    });
+    socket.on('data', (chunk) => {
+      received = Buffer.concat([received, chunk]);
+      if (broker.nonce) {
+        const line = received.toString('utf8');
+        if (line.includes('\n')) {
+          finish(line.trim() === 'otto-check ' + broker.nonce ? { ok: true } : { ok: false, error: 'something else answers at ' + host + ':' + port });
+        }
+        return;
+      }
+      if (received.length >= 4) {
+        if (received[0] !== 0x20) return finish({ ok: false, error: 'not an MQTT broker' });
+        const code = received[3];
+        if (code === 0) socket.write(Buffer.from([0xe0, 0]));
+        finish(code === 0 ? { ok: true } : { ok: false, error: 'broker refused the connection: ' + (connackErrors[code] || 'code ' + code) });
+      }
+    });
+    socket.on('error', (err) => finish({ ok: false, error: describe(err) }));
+    socket.on('close', () => finish({ ok: false, error: 'connection closed' }));
+  });
+}
+
+const result = { now: started, node: process.version, arch: process.arch };
+const jobs = [];
+if (input.docker) jobs.push(probeDocker(input.docker).then((r) => (result.docker = r)));
+if (input.broker) jobs.push(probeBroker(input.broker).then((r) => (result.broker = r)));
+await Promise.all(jobs);
+process.stdout.write(JSON.stringify(result) + '\n');
+`;
+
+const short = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 10);
+
+/** File names carry a hash of the content: a changed script gets a new name and is uploaded again. */
+export const NODE_HELPER_NAME = `otto-node-${short(NODE_HELPER_SH)}.sh`;
+export const PROBE_NAME = `otto-probe-${short(PROBE_MJS)}.mjs`;
+
+export interface ProbeRequest {
+  docker?: string;
+  broker?: { url: string; username?: string; password?: string; nonce?: string };
+  timeoutMs?: number;
+}
+
+export interface ProbeResult {
+  now: number;
+  node: string;
+  arch: string;
+  docker?: { ok: boolean; version?: string; arch?: string; error?: string; skipped?: string };
+  broker?: { ok: boolean; error?: string };
+}
