@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
@@ -106,6 +107,15 @@ describe('the HTTP API contract', () => {
       expect(answer.json.openapi).toBe('3.1.0');
       expect(answer.json.jsonSchemaDialect).toBe('https://json-schema.org/draft/2020-12/schema');
       expect(Object.keys(answer.json.components.schemas)).toEqual(expect.arrayContaining(['ClusterStatus', 'NodeView', 'NodeMetrics', 'ServiceView', 'Operation', 'ClusterEvent', 'ScaleRequest', 'RestartRequest', 'Error']));
+    });
+
+    it('validates against the official OpenAPI 3.1 schema', async () => {
+      const answer = await call('GET', '/openapi.json', { token: null });
+      const result = await new Validator().validate(answer.json);
+      expect(result.valid, JSON.stringify(result.errors)).toBe(true);
+      // The same validator rejects a broken document, so the check above can fail.
+      const broken = { ...answer.json, paths: { ...answer.json.paths, '/healthz': { get: { responses: { 200: { content: 'nope' } } } } } };
+      expect((await new Validator().validate(broken)).valid).toBe(false);
     });
 
     it('documents every route of the issue, with the bearer token on /api', () => {

@@ -43,6 +43,8 @@ services:
       const s = await c.status();
       return s.operation?.kind === 'rolling-restart' && (s.operation.progress?.done ?? 0) >= 1 && s;
     });
+    // `cluster status` shows the operation under way with its progress.
+    expect((await c.run('cluster', 'status')).stdout).toMatch(/operation: rolling-restart slow [1-3]\/4 \(running\)/);
     oldAgentPid = running.nodes[0]!.agent_pid!;
     process.kill(running.cluster.pid, 'SIGKILL');
     await waitFor('the control plane gone', async () => !isAlive(running.cluster.pid));
