@@ -85,7 +85,7 @@ describe('remote agent helpers', () => {
   it('writes a start script that detaches the agent and records pid and version', () => {
     const paths = agentPaths('/home/pi', 'home', 'rpi-01', '1.2.3');
     const script = startScript('rpi-01', paths, { version: '1.2.3', path: '', sha256: 'ab'.repeat(32), id: '1.2.3+abababababab' }, { cluster: 'home', mqttUrl: "mqtt://u:it's@h:1883", interval: '5s', dockerUrl: 'unix:///var/run/docker.sock' }, '/usr/bin/node');
-    expect(script).toContain(`nohup $SETSID "$NODE" --max-semi-space-size=1 --lite-mode /home/pi/.otto/agent/1.2.3/otto-agent.mjs agent --node rpi-01 --cluster home --mqtt-url 'mqtt://u:it'\\''s@h:1883'`);
+    expect(script).toContain(`nohup $SETSID "$NODE" --max-semi-space-size=1 --lite-mode --no-expose-wasm /home/pi/.otto/agent/1.2.3/otto-agent.mjs agent --node rpi-01 --cluster home --mqtt-url 'mqtt://u:it'\\''s@h:1883'`);
     expect(script).toContain('--state-dir /home/pi/.otto/state/home-rpi-01');
     expect(script).toContain('</dev/null >>/home/pi/.otto/agent/home-rpi-01.log 2>&1 &');
     expect(script).toContain('mv -f /home/pi/.otto/agent/home-rpi-01.pid.tmp /home/pi/.otto/agent/home-rpi-01.pid');
