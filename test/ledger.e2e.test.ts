@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operationSchema } from '../src/http/schemas.js';
-import { isAlive, waitFor } from './support/cli.js';
+import { containersOf, docker, isAlive, waitFor } from './support/cli.js';
 import { createCluster, type TestCluster } from './support/cluster.js';
 
 describe('the ledger and a kill -9 of the control plane', () => {
@@ -55,6 +55,15 @@ services:
     const interrupted = ledger.operations.find((op: { id: string }) => op.id === running.operation!.id);
     expect(interrupted.state).toBe('running');
     expect(ledger.replicas.filter((r: { removed?: string }) => !r.removed).length).toBeGreaterThanOrEqual(4);
+
+    // Edge autonomy: with no control plane and no broker, the agent keeps reconciling its last desired
+    // state. A container removed by hand comes back.
+    expect(isAlive(oldAgentPid)).toBe(true);
+    const victim = (await containersOf(c.name)).find((x) => x.Labels['otto.service'] === 'slow')!;
+    await docker.getContainer(victim.Id).remove({ force: true });
+    await waitFor('the agent alone to recreate the removed replica', async () =>
+      (await containersOf(c.name)).some((x) => x.Names[0] === victim.Names[0] && x.Id !== victim.Id && x.State === 'running'),
+    );
 
     const restarted = await c.run('cluster', 'start', '--detach');
     expect(restarted.code, restarted.stderr).toBe(0);

@@ -2,6 +2,11 @@
 import { CommanderError, type Command } from 'commander';
 
 export async function runProgram(program: Command): Promise<void> {
+  // `otto node metrics --watch | head`: the reader is gone, which is no error of ours.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
