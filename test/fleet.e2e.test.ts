@@ -257,11 +257,24 @@ describe('fleet operations on a running cluster', () => {
     expect(missing.code).toBe(1);
   });
 
-  it('shows the history in cluster events', async () => {
+  it('shows the history in cluster events, and follows new ones until Ctrl-C', async () => {
     const events = await c.run('cluster', 'events');
     expect(events.code).toBe(0);
     for (const kind of ['control-plane-started', 'node-online', 'operation-finished', 'config-reloaded', 'config-rejected']) {
       expect(events.stdout).toContain(kind);
     }
+
+    const child = spawn(process.execPath, [cliPath, 'cluster', 'events', '--follow', '--tail', '0'], { cwd: c.dir });
+    let out = '';
+    child.stdout.on('data', (data) => (out += data));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect((await c.run('service', 'scale', 'web=3')).stdout).toContain('already has 3');
+    await waitFor('the followed noop', async () => out.includes('scale web=3 noop'), 15_000, 100);
+    const code = await new Promise<number | null>((resolve) => {
+      child.once('exit', resolve);
+      child.kill('SIGINT');
+    });
+    expect(code).toBe(0);
+    expect(out).not.toContain('control-plane-started');
   });
 });
