@@ -1,7 +1,11 @@
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { agentCredentials as readAgentCredentials } from '../cli/commands/agent.js';
 import { parseConfig } from '../config/load.js';
-import { isLoopbackHost, redactUrl, remoteMqttUrl, routableIPv4 } from './mqtt-address.js';
-import { parseFacts, runtimeProblems, startScript, agentPaths } from './remote-agent.js';
+import { isLoopbackHost, redactUrl, remoteMqttUrl, routableIPv4, splitMqttCredentials } from './mqtt-address.js';
+import { agentArgs, agentCredentials, parseFacts, runtimeProblems, startScript, agentPaths } from './remote-agent.js';
 
 const ifaces = {
   lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
@@ -24,6 +28,15 @@ describe('the broker address of remote agents', () => {
     const url = remoteMqttUrl(mqtt({ advertise: '10.0.0.5', username: 'otto', password: 'p@ss:w/rd' }), ifaces)!;
     expect(url).toBe('mqtt://otto:p%40ss%3Aw%2Frd@10.0.0.5:1883');
     expect(redactUrl(url)).toBe('mqtt://otto:***@10.0.0.5:1883');
+  });
+
+  it('splits the credentials out of the URL again, exactly as configured', () => {
+    const split = (over: Record<string, unknown>) => splitMqttCredentials(remoteMqttUrl(mqtt({ advertise: '10.0.0.5', ...over }), ifaces)!);
+    expect(split({ username: 'otto', password: 'p@ss:w/rd' })).toEqual({ url: 'mqtt://10.0.0.5:1883', credentials: { username: 'otto', password: 'p@ss:w/rd' } });
+    expect(split({ username: 'ünï côde', password: '' })).toEqual({ url: 'mqtt://10.0.0.5:1883', credentials: { username: 'ünï côde', password: '' } });
+    expect(split({ username: 'otto' })).toEqual({ url: 'mqtt://10.0.0.5:1883', credentials: { username: 'otto' } });
+    expect(split({})).toEqual({ url: 'mqtt://10.0.0.5:1883' });
+    expect(splitMqttCredentials('mqtt://u:pw@[fd00::1]:1884')).toEqual({ url: 'mqtt://[fd00::1]:1884', credentials: { username: 'u', password: 'pw' } });
   });
 
   it('knows loopback names', () => {
@@ -82,13 +95,51 @@ describe('remote agent helpers', () => {
     expect(runtimeProblems('x', parseFacts('arch=x86_64\nos=Linux\nnode=\n'))[0]!.message).toMatch(/no Node\.js runtime found/);
   });
 
-  it('writes a start script that detaches the agent and records pid and version', () => {
+  it('writes a start script that detaches the agent and records pid and version, with no secret in it', () => {
     const paths = agentPaths('/home/pi', 'home', 'rpi-01', '1.2.3');
-    const script = startScript('rpi-01', paths, { version: '1.2.3', path: '', sha256: 'ab'.repeat(32), id: '1.2.3+abababababab' }, { cluster: 'home', mqttUrl: "mqtt://u:it's@h:1883", interval: '5s', dockerUrl: 'unix:///var/run/docker.sock' }, '/usr/bin/node');
-    expect(script).toContain(`nohup $SETSID "$NODE" --max-semi-space-size=1 --lite-mode --no-expose-wasm /home/pi/.otto/agent/1.2.3/otto-agent.mjs agent --node rpi-01 --cluster home --mqtt-url 'mqtt://u:it'\\''s@h:1883'`);
+    const settings = { cluster: 'home', mqttUrl: "mqtt://u:it's%20s3cret@h:1883", interval: '5s', dockerUrl: 'unix:///var/run/docker.sock' };
+    const script = startScript('rpi-01', paths, { version: '1.2.3', path: '', sha256: 'ab'.repeat(32), id: '1.2.3+abababababab' }, settings, '/usr/bin/node');
+    expect(script).toContain(
+      `nohup $SETSID "$NODE" --max-semi-space-size=1 --lite-mode --no-expose-wasm /home/pi/.otto/agent/1.2.3/otto-agent.mjs agent --node rpi-01 --cluster home --mqtt-url mqtt://h:1883 --mqtt-credentials-file /home/pi/.otto/state/home-rpi-01/mqtt.json --docker-url`,
+    );
+    expect(script).not.toMatch(/s3cret|u:it|OTTO_MQTT_PASSWORD/);
+    // What goes into the 0600 file instead.
+    expect(agentCredentials(settings)).toEqual({ username: 'u', password: "it's s3cret" });
+    expect(paths.mqttCredentials).toBe('/home/pi/.otto/state/home-rpi-01/mqtt.json');
     expect(script).toContain('--state-dir /home/pi/.otto/state/home-rpi-01');
     expect(script).toContain('</dev/null >>/home/pi/.otto/agent/home-rpi-01.log 2>&1 &');
     expect(script).toContain('mv -f /home/pi/.otto/agent/home-rpi-01.pid.tmp /home/pi/.otto/agent/home-rpi-01.pid');
     expect(script).toMatch(/echo '1\.2\.3\+abababababab [0-9a-f]{8}' > \/home\/pi\/\.otto\/agent\/home-rpi-01\.pid\.version/);
+  });
+
+  it('gives an agent of a broker without credentials no credentials file', () => {
+    const paths = agentPaths('/home/pi', 'home', 'rpi-01', '1.2.3');
+    const settings = { cluster: 'home', mqttUrl: 'mqtt://h:1883', interval: '5s', dockerUrl: 'unix:///var/run/docker.sock' };
+    expect(agentArgs('rpi-01', paths, settings)).not.toContain('--mqtt-credentials-file');
+    expect(agentCredentials(settings)).toBeUndefined();
+  });
+});
+
+describe('otto agent: the broker credentials', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'otto-creds-'));
+  const file = (name: string, text: string, mode = 0o600) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    chmodSync(path, mode);
+    return path;
+  };
+
+  it('come from --mqtt-credentials-file, else OTTO_MQTT_USERNAME / OTTO_MQTT_PASSWORD', () => {
+    const env = { OTTO_MQTT_USERNAME: 'envuser', OTTO_MQTT_PASSWORD: 'envpw' };
+    expect(readAgentCredentials(file('ok.json', '{"username":"otto","password":"pw"}'), env)).toEqual({ username: 'otto', password: 'pw' });
+    expect(readAgentCredentials(undefined, env)).toEqual({ username: 'envuser', password: 'envpw' });
+    expect(readAgentCredentials(undefined, {})).toBeUndefined();
+  });
+
+  it('warn about a file others can read, and refuse a missing or malformed one', () => {
+    expect(readAgentCredentials(file('open.json', '{"username":"otto"}', 0o644), {})?.warning).toMatch(/can be read by other users \(mode 644\)/);
+    expect(() => readAgentCredentials(join(dir, 'missing.json'), {})).toThrow(/cannot read .*missing\.json: ENOENT/);
+    expect(() => readAgentCredentials(file('bad.json', 'user=otto'), {})).toThrow(/not JSON/);
+    expect(() => readAgentCredentials(file('nouser.json', '{"password":"x"}'), {})).toThrow(/no string "username"/);
   });
 });

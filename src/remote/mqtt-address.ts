@@ -39,7 +39,11 @@ export function remoteBrokerHost(mqtt: OttoConfig['mqtt'], interfaces?: Interfac
   return undefined;
 }
 
-/** `mqtt://[user:password@]host:port` for remote agents (credentials in the URL: `otto agent` has no flags for them). */
+/**
+ * `mqtt://[user:password@]host:port` for remote agents. The credentials ride in the URL only inside Otto:
+ * RemoteAgent takes them out (splitMqttCredentials) before the agent's command line is written, and hands
+ * them over in a file readable by the SSH user only.
+ */
 export function remoteMqttUrl(mqtt: OttoConfig['mqtt'], interfaces?: Interfaces): string | undefined {
   const host = remoteBrokerHost(mqtt, interfaces);
   if (!host) return undefined;
@@ -52,4 +56,26 @@ export function remoteMqttUrl(mqtt: OttoConfig['mqtt'], interfaces?: Interfaces)
 /** The URL without its password, for logs and tables. */
 export function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+export interface MqttCredentials {
+  username: string;
+  password?: string;
+}
+
+/** Splits `mqtt://user:password@host:port` into the URL without its user info and the credentials in it. */
+export function splitMqttCredentials(url: string): { url: string; credentials?: MqttCredentials } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url };
+  }
+  if (!parsed.username && !parsed.password) return { url };
+  const credentials: MqttCredentials = { username: decodeURIComponent(parsed.username) };
+  // `user@` has no password; `user:@` has an empty one.
+  if (parsed.password || /^[^:]+:\/\/[^/@]*:[^/@]*@/.test(url)) credentials.password = decodeURIComponent(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.toString(), credentials };
 }

@@ -6,8 +6,10 @@
  * - otto-node.sh: facts about the node, and the agent's life cycle (status, stop, start by start script),
  *   through systemd when the node has the unit installed.
  * - otto-probe.mjs: what needs a real program: Docker reachable, the MQTT broker reachable from the node
- *   (an MQTT CONNECT, or a nonce from `otto cluster check`'s stand-in listener), the node's clock.
- *   Node.js builtins only; reads its request as JSON on standard input (so no secret is on a command line).
+ *   (an MQTT CONNECT, or a nonce from `otto cluster check`'s stand-in listener), the node's clock; and
+ *   removing the cluster's containers through the Docker engine's socket (`otto cluster stop --down`),
+ *   so that the node needs no docker CLI. Node.js builtins only; reads its request as JSON on standard
+ *   input (so no secret is on a command line).
  */
 import { createHash } from 'node:crypto';
 
@@ -123,7 +125,9 @@ esac
 
 export const PROBE_MJS = String.raw`// Otto's node probe (uploaded by Otto; safe to delete). Reads a JSON request on standard input:
 // { "docker": "unix:///var/run/docker.sock", "broker": { "url": "mqtt://h:1883", "username": "", "password": "",
-//   "nonce": "..." }, "timeoutMs": 5000 } and prints one JSON line of results.
+//   "nonce": "..." }, "remove": { "docker": "unix:///var/run/docker.sock", "labels": ["otto.cluster=c", "otto.node=n"] },
+//   "timeoutMs": 5000 } and prints one JSON line of results. "remove" force-removes every container that
+// has all of the labels (at least one is required).
 import http from 'node:http';
 import net from 'node:net';
 
@@ -140,33 +144,91 @@ function describe(err) {
   return err && err.code ? err.code : String(err && err.message ? err.message : err);
 }
 
-function probeDocker(url) {
-  return new Promise((resolve) => {
-    let options;
-    if (url.startsWith('unix://')) options = { socketPath: url.slice('unix://'.length) };
-    else {
-      const parsed = new URL(url.replace(/^tcp:/, 'http:'));
-      if (parsed.protocol === 'https:') return resolve({ ok: true, skipped: 'TLS engine: not probed' });
-      options = { host: parsed.hostname, port: Number(parsed.port || 2375) };
-    }
-    const req = http.request({ ...options, path: '/version', method: 'GET', timeout: timeoutMs }, (res) => {
+// Where the Docker engine at url listens, as http.request options; undefined for a TLS engine (https).
+function dockerTarget(url) {
+  if (url.startsWith('unix://')) return { socketPath: url.slice('unix://'.length) };
+  const parsed = new URL(url.replace(/^tcp:/, 'http:'));
+  if (parsed.protocol === 'https:') return undefined;
+  return { host: parsed.hostname, port: Number(parsed.port || 2375) };
+}
+
+// One Docker Engine API request; resolves with the status and the body, rejects on a network error.
+function dockerRequest(target, method, path) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ ...target, path, method, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) return resolve({ ok: false, error: 'HTTP ' + res.statusCode });
-        try {
-          const v = JSON.parse(body);
-          resolve({ ok: true, version: v.Version, arch: v.Arch });
-        } catch {
-          resolve({ ok: false, error: 'not a Docker engine' });
-        }
-      });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err) => resolve({ ok: false, error: describe(err) }));
+    req.on('error', reject);
     req.end();
   });
+}
+
+function dockerError(res) {
+  try {
+    const message = JSON.parse(res.body).message;
+    if (message) return 'HTTP ' + res.status + ': ' + message;
+  } catch {}
+  return 'HTTP ' + res.status;
+}
+
+async function probeDocker(url) {
+  try {
+    const target = dockerTarget(url);
+    if (!target) return { ok: true, skipped: 'TLS engine: not probed' };
+    const res = await dockerRequest(target, 'GET', '/version');
+    if (res.status !== 200) return { ok: false, error: 'HTTP ' + res.status };
+    try {
+      const v = JSON.parse(res.body);
+      return { ok: true, version: v.Version, arch: v.Arch };
+    } catch {
+      return { ok: false, error: 'not a Docker engine' };
+    }
+  } catch (err) {
+    return { ok: false, error: describe(err) };
+  }
+}
+
+async function removeContainers(request) {
+  const labels = Array.isArray(request.labels) ? request.labels : [];
+  if (labels.length === 0 || labels.some((l) => typeof l !== 'string' || l.indexOf('=') < 1)) {
+    return { ok: false, removed: 0, error: 'no labels to select the containers by' };
+  }
+  let target;
+  try {
+    target = dockerTarget(String(request.docker));
+  } catch {
+    return { ok: false, removed: 0, error: 'invalid Docker URL ' + request.docker };
+  }
+  if (!target) return { ok: false, removed: 0, error: 'a TLS engine (https) cannot be reached by the probe: remove the containers by hand' };
+  const wanted = labels.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]);
+  let removed = 0;
+  try {
+    const filters = encodeURIComponent(JSON.stringify({ label: labels }));
+    const list = await dockerRequest(target, 'GET', '/containers/json?all=1&filters=' + filters);
+    if (list.status !== 200) return { ok: false, removed, error: 'list containers: ' + dockerError(list) };
+    // The engine filtered by the labels already; checked again here, since this removes by force.
+    const ours = JSON.parse(list.body).filter((c) => wanted.every(([key, value]) => c.Labels && c.Labels[key] === value));
+    const errors = [];
+    await Promise.all(
+      ours.map(async (c) => {
+        try {
+          const res = await dockerRequest(target, 'DELETE', '/containers/' + encodeURIComponent(c.Id) + '?force=1');
+          // 404: gone meanwhile.
+          if (res.status === 204 || res.status === 404) removed++;
+          else errors.push('remove ' + c.Id.slice(0, 12) + ': ' + dockerError(res));
+        } catch (err) {
+          errors.push('remove ' + c.Id.slice(0, 12) + ': ' + (err && err.message ? err.message : String(err)));
+        }
+      }),
+    );
+    return errors.length ? { ok: false, removed, error: errors.join('; ') } : { ok: true, removed };
+  } catch (err) {
+    return { ok: false, removed, error: 'list containers: ' + (err && err.message ? err.message : String(err)) };
+  }
 }
 
 function encodeString(text) {
@@ -254,6 +316,7 @@ const result = { now: started, node: process.version, arch: process.arch };
 const jobs = [];
 if (input.docker) jobs.push(probeDocker(input.docker).then((r) => (result.docker = r)));
 if (input.broker) jobs.push(probeBroker(input.broker).then((r) => (result.broker = r)));
+if (input.remove) jobs.push(removeContainers(input.remove).then((r) => (result.remove = r)));
 await Promise.all(jobs);
 process.stdout.write(JSON.stringify(result) + '\n');
 `;
@@ -267,6 +330,9 @@ export const PROBE_NAME = `otto-probe-${short(PROBE_MJS)}.mjs`;
 export interface ProbeRequest {
   docker?: string;
   broker?: { url: string; username?: string; password?: string; nonce?: string };
+  /** Force-removes every container that has all of these `key=value` labels (at least one). */
+  remove?: { docker: string; labels: string[] };
+  /** Per network request (Docker, broker). */
   timeoutMs?: number;
 }
 
@@ -276,4 +342,5 @@ export interface ProbeResult {
   arch: string;
   docker?: { ok: boolean; version?: string; arch?: string; error?: string; skipped?: string };
   broker?: { ok: boolean; error?: string };
+  remove?: { ok: boolean; removed?: number; error?: string };
 }

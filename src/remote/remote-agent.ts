@@ -10,9 +10,15 @@
  *   ~/.otto/agent/<cluster>-<node>.pid / .version / .log
  *   ~/.otto/agent/otto-node-<hash>.sh, otto-probe-<hash>.mjs   helpers
  *   ~/.otto/state/<cluster>-<node>/                       the agent's state (last desired state)
+ *   ~/.otto/state/<cluster>-<node>/mqtt.json              the broker credentials (mode 0600), when mqtt.username is set
+ *
+ * The broker credentials never appear on the agent's command line (which `ps` shows every user of the
+ * node): the agent gets `--mqtt-url` without them and `--mqtt-credentials-file` naming mqtt.json.
  */
 import { createHash } from 'node:crypto';
 import { InfrastructureError } from '../errors.js';
+import { LABEL } from '../protocol/labels.js';
+import { splitMqttCredentials, type MqttCredentials } from './mqtt-address.js';
 import { NODE_HELPER_NAME, NODE_HELPER_SH, PROBE_MJS, PROBE_NAME, type ProbeRequest, type ProbeResult } from './node-scripts.js';
 import { SshError, shellQuote, type SshConnection } from './ssh-connection.js';
 import { AGENT_NODE_FLAGS, loadAgentBundle, localAgentBundle, type AgentBundle } from '../agent/bundle.js';
@@ -88,7 +94,10 @@ export function runtimeProblems(nodeId: string, facts: NodeFacts): { message: st
 
 export interface RemoteAgentSettings {
   cluster: string;
-  /** Broker URL as the node reaches it. */
+  /**
+   * Broker URL as the node reaches it. Credentials in it (remoteMqttUrl puts mqtt.username/password
+   * there) are taken out: the agent reads them from paths.mqttCredentials.
+   */
   mqttUrl: string;
   /** metrics.interval */
   interval: string;
@@ -106,6 +115,8 @@ export interface AgentPaths {
   versionFile: string;
   logFile: string;
   stateDir: string;
+  /** The broker credentials, JSON, mode 0600. */
+  mqttCredentials: string;
   helper: string;
   probe: string;
   unit: string;
@@ -125,14 +136,24 @@ export function agentPaths(home: string, cluster: string, nodeId: string, versio
     versionFile: `${base}/${name}.pid.version`,
     logFile: `${base}/${name}.log`,
     stateDir: `${home.replace(/\/$/, '')}/.otto/state/${name}`,
+    mqttCredentials: `${home.replace(/\/$/, '')}/.otto/state/${name}/mqtt.json`,
     helper: `${base}/${NODE_HELPER_NAME}`,
     probe: `${base}/${PROBE_NAME}`,
     unit: `otto-agent-${name}.service`,
   };
 }
 
-/** The agent's command line (also what the systemd unit and `ps` show). */
+/** The broker credentials of these settings (from the user info of mqttUrl), if any. */
+export function agentCredentials(settings: RemoteAgentSettings): MqttCredentials | undefined {
+  return splitMqttCredentials(settings.mqttUrl).credentials;
+}
+
+/**
+ * The agent's command line (also what the systemd unit and `ps` show): no secret on it, the broker URL
+ * without its user info, and the file with the credentials when there are some.
+ */
 export function agentArgs(nodeId: string, paths: AgentPaths, settings: RemoteAgentSettings): string[] {
+  const { url, credentials } = splitMqttCredentials(settings.mqttUrl);
   return [
     ...AGENT_NODE_FLAGS,
     paths.bundle,
@@ -142,7 +163,8 @@ export function agentArgs(nodeId: string, paths: AgentPaths, settings: RemoteAge
     '--cluster',
     settings.cluster,
     '--mqtt-url',
-    settings.mqttUrl,
+    url,
+    ...(credentials ? ['--mqtt-credentials-file', paths.mqttCredentials] : []),
     '--docker-url',
     settings.dockerUrl,
     '--state-dir',
@@ -152,7 +174,10 @@ export function agentArgs(nodeId: string, paths: AgentPaths, settings: RemoteAge
   ];
 }
 
-/** A hash of everything the agent is started with: a change (new URL, interval) restarts it. */
+/**
+ * A hash of everything the agent is started with: a change (new URL, credentials, interval) restarts it.
+ * It lands in a file under ~/.otto/agent (mode 0700), 8 hex digits of a SHA-256.
+ */
 export function settingsHash(nodeId: string, settings: RemoteAgentSettings): string {
   return createHash('sha256').update(JSON.stringify([nodeId, settings])).digest('hex').slice(0, 8);
 }
@@ -160,6 +185,7 @@ export function settingsHash(nodeId: string, settings: RemoteAgentSettings): str
 /**
  * The start script: starts the agent detached from the SSH session (setsid + nohup, standard streams on
  * the log file), writes its pid and version beside it, and exits. systemd (Type=forking) runs it too.
+ * It holds no secret: the broker credentials are in paths.mqttCredentials (see writeStartFiles).
  */
 export function startScript(nodeId: string, paths: AgentPaths, bundle: AgentBundle, settings: RemoteAgentSettings, nodeBin: string): string {
   const q = shellQuote;
@@ -274,6 +300,37 @@ export class RemoteAgent {
     return { running: true, pid: Number(pid), version, settings };
   }
 
+  /**
+   * Writes what starting the agent needs besides the bundle: the broker credentials file (mode 0600, in
+   * the state folder, created mode 0700), or no such file when the broker wants none, and the start script.
+   */
+  async writeStartFiles(settings: RemoteAgentSettings, nodeBin: string): Promise<AgentPaths> {
+    const paths = await this.installHelpers();
+    const credentials = agentCredentials(settings);
+    if (credentials) {
+      await this.conn.mkdirp(paths.stateDir, 0o700);
+      await this.conn.writeFile(paths.mqttCredentials, `${JSON.stringify(credentials)}\n`, 0o600);
+    } else if (await this.conn.stat(paths.mqttCredentials)) {
+      await this.conn.remove(paths.mqttCredentials);
+    }
+    await this.conn.writeFile(paths.startScript, startScript(this.nodeId, paths, this.bundle, settings, nodeBin), 0o700);
+    return paths;
+  }
+
+  /**
+   * Removes (force: running ones too) every container of this node of this cluster, as its labels say,
+   * through the node's Docker engine at `dockerUrl`; talks to the engine from the probe, so the node
+   * needs no docker CLI. Stop the agent first, or it creates them again. `removed` counts the containers
+   * removed, also when some could not be (`error`).
+   */
+  async removeContainers(dockerUrl: string, timeoutMs = 30_000): Promise<{ removed: number; error?: string }> {
+    const labels = [`${LABEL.cluster}=${this.cluster}`, `${LABEL.node}=${this.nodeId}`];
+    const result = (await this.probe({ remove: { docker: dockerUrl, labels }, timeoutMs })).remove;
+    if (!result) return { removed: 0, error: 'the probe on the node gave no answer about the removal' };
+    const removed = result.removed ?? 0;
+    return result.ok ? { removed } : { removed, error: `Docker at ${dockerUrl}: ${result.error ?? 'unknown error'}` };
+  }
+
   /** Uploads the bundle unless the node has this very build already. */
   async ensureBundle(): Promise<boolean> {
     const paths = await this.paths();
@@ -299,7 +356,7 @@ export class RemoteAgent {
       return { pid: current.pid!, action: 'kept' };
     }
     await this.ensureBundle();
-    await this.conn.writeFile(paths.startScript, startScript(this.nodeId, paths, this.bundle, settings, facts.node!), 0o700);
+    await this.writeStartFiles(settings, facts.node!);
     let action: StartAction = 'started';
     if (current.running) {
       await this.stop();

@@ -6,7 +6,6 @@
  */
 import { InfrastructureError } from '../errors.js';
 import type { AgentPaths, NodeFacts, RemoteAgent, RemoteAgentSettings } from './remote-agent.js';
-import { startScript } from './remote-agent.js';
 import { SshError, shellQuote } from './ssh-connection.js';
 
 export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
@@ -52,10 +51,10 @@ export async function installSystemdUnit(
   options: { unitDir?: string } = {},
 ): Promise<InstallResult> {
   const facts: NodeFacts = await agent.preflight();
-  const paths = await agent.installHelpers();
   await agent.ensureBundle();
+  // The start script, and the broker credentials file it points the agent to.
+  const paths = await agent.writeStartFiles(settings, facts.node!);
   const { conn, nodeId } = agent;
-  await conn.writeFile(paths.startScript, startScript(nodeId, paths, agent.bundle, settings, facts.node!), 0o700);
   const unit = systemdUnit({ nodeId, cluster: settings.cluster, user: facts.user, paths, bundleId: agent.bundle.id });
   const unitDir = options.unitDir ?? SYSTEM_UNIT_DIR;
   const unitPath = `${unitDir}/${paths.unit}`;

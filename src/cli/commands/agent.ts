@@ -1,8 +1,11 @@
 /**
  * `otto agent`: runs one node's agent. With a config (local nodes) every setting comes from it; a remote
- * node's agent gets them as flags, since it has no otto.yaml.
+ * node's agent gets them as flags, since it has no otto.yaml. The broker credentials are never flags (a
+ * command line is visible to every user of the machine): `--mqtt-credentials-file` names a JSON file
+ * {"username": ..., "password": ...} (Otto writes it with mode 0600 on remote nodes), or the environment
+ * has OTTO_MQTT_USERNAME / OTTO_MQTT_PASSWORD; either wins over the config's mqtt.username/password.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { loadConfig } from '../../config/load.js';
 import { parseDuration } from '../../config/units.js';
 import { UsageError } from '../../errors.js';
@@ -16,6 +19,37 @@ interface AgentFlags extends GlobalOptions {
   dockerUrl?: string;
   stateDir?: string;
   interval?: string;
+  mqttCredentialsFile?: string;
+}
+
+interface Credentials {
+  username?: string;
+  password?: string;
+  /** Set when the file can be read by other users than its owner. */
+  warning?: string;
+}
+
+/** The broker credentials from --mqtt-credentials-file, else OTTO_MQTT_USERNAME/PASSWORD, else none. */
+export function agentCredentials(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Credentials | undefined {
+  if (file) {
+    let parsed: unknown;
+    let mode: number;
+    try {
+      mode = statSync(file).mode;
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err instanceof SyntaxError ? 'not JSON' : String(err));
+      throw new UsageError(`--mqtt-credentials-file: cannot read ${file}: ${reason}`, 'it holds {"username": "...", "password": "..."}; `otto cluster start` writes it on remote nodes');
+    }
+    const { username, password } = (parsed ?? {}) as { username?: unknown; password?: unknown };
+    if (typeof username !== 'string' || (password !== undefined && typeof password !== 'string')) {
+      throw new UsageError(`--mqtt-credentials-file: ${file} has no string "username" (and optional string "password")`, 'it holds {"username": "...", "password": "..."}');
+    }
+    const warning = mode & 0o077 ? `${file} can be read by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 it` : undefined;
+    return { username, password, warning };
+  }
+  if (env.OTTO_MQTT_USERNAME) return { username: env.OTTO_MQTT_USERNAME, password: env.OTTO_MQTT_PASSWORD };
+  return undefined;
 }
 
 export async function agent(options: AgentFlags): Promise<void> {
@@ -41,13 +75,15 @@ export async function agent(options: AgentFlags): Promise<void> {
   } catch {
     throw new UsageError(`--interval: invalid duration "${interval}"`, 'use e.g. 5s, 500ms, 1m');
   }
+  const credentials = agentCredentials(options.mqttCredentialsFile) ?? { username: config?.mqtt.username, password: config?.mqtt.password };
   const logger = createLogger({ component: `agent[${options.node}]`, pretty: process.env.OTTO_LOG_PRETTY !== '0' });
+  if (credentials.warning) logger.warn(credentials.warning);
   const agentInstance = new Agent({
     nodeId: options.node,
     cluster,
     mqttUrl,
-    mqttUsername: config?.mqtt.username,
-    mqttPassword: config?.mqtt.password,
+    mqttUsername: credentials.username,
+    mqttPassword: credentials.password,
     dockerUrl: options.dockerUrl ?? node?.docker_url ?? 'unix:///var/run/docker.sock',
     stateDir,
     metricsIntervalMs: intervalMs,

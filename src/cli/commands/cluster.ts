@@ -146,32 +146,55 @@ export async function stop(options: GlobalOptions & { down?: boolean }): Promise
     }
   }
   if (options.down) {
-    const { removed, failures } = await removeContainers(loaded.config);
-    say(`removed ${removed} container(s)`);
+    // The agents are stopped by now (a remote one still running is stopped first): none recreates them.
+    const { removed, perNode, failures, remoteFailed } = await removeContainers(loaded.config, workspace.dir);
+    const detail = loaded.config.nodes.some((n) => !isLocalNode(n)) && perNode.length ? ` (${perNode.map((p) => `${p.node}: ${p.count}`).join(', ')})` : '';
+    say(`removed ${removed} container(s)${detail}`);
     if (failures.length) {
-      throw new InfrastructureError(failures.join('; '), 'start Docker on those nodes and run `otto cluster stop --down` again');
+      throw new InfrastructureError(
+        failures.join('; '),
+        remoteFailed
+          ? 'make those nodes reachable (SSH) and start Docker on them, then run `otto cluster stop --down` again'
+          : 'start Docker on those nodes and run `otto cluster stop --down` again',
+      );
     }
   } else {
     say('containers keep running: an edge node keeps serving while its orchestrator is away (`otto cluster stop --down` removes them)');
   }
 }
 
-/** Removes what it can on every node; a node whose Docker cannot be reached does not stop the others. */
-async function removeContainers(config: OttoConfig): Promise<{ removed: number; failures: string[] }> {
+/**
+ * Removes what it can on every node: local ones through this machine's Docker, remote ones over SSH
+ * (src/remote/down.ts); a node whose Docker or SSH cannot be reached does not stop the others.
+ */
+async function removeContainers(
+  config: OttoConfig,
+  workspaceDir: string,
+): Promise<{ removed: number; perNode: { node: string; count: number }[]; failures: string[]; remoteFailed: boolean }> {
   const { DockerRuntime, dockerFromUrl } = await import('../../runtime/docker.js');
-  let removed = 0;
+  const perNode: { node: string; count: number }[] = [];
   const failures: string[] = [];
   for (const node of config.nodes.filter(isLocalNode)) {
     const runtime = new DockerRuntime(dockerFromUrl(node.docker_url), config.cluster.name, node.id);
     try {
       const containers = await runtime.listManaged();
       await Promise.all(containers.map((c) => runtime.remove(c.id)));
-      removed += containers.length;
+      perNode.push({ node: node.id, count: containers.length });
     } catch (err) {
       failures.push(`node ${node.id}: ${errorMessage(err)}`);
     }
   }
-  return { removed, failures };
+  let remoteFailed = false;
+  if (config.nodes.some((n) => !isLocalNode(n))) {
+    const [{ removeRemoteContainers }, { createLogger }] = await Promise.all([import('../../remote/down.js'), import('../../log.js')]);
+    const remote = await removeRemoteContainers(config, { workspaceDir, log: createLogger({ component: 'remote', level: 'silent' }) });
+    if (remote.agentsStopped.length) say(`stopped the agents still running on ${remote.agentsStopped.join(', ')} before removing their containers`);
+    perNode.push(...remote.removed);
+    for (const failure of remote.failed) failures.push(`node ${failure.node}: ${failure.error}`);
+    remoteFailed = remote.failed.length > 0;
+  }
+  const removed = perNode.reduce((sum, p) => sum + p.count, 0);
+  return { removed, perNode, failures, remoteFailed };
 }
 
 export async function fetchStatus(workspace: Workspace): Promise<ClusterStatus | undefined> {
