@@ -245,6 +245,12 @@ describe('fleet operations on a running cluster', () => {
     });
     expect(code).toBe(0);
     expect(out).toMatch(/^line \d+ two$/m);
+
+    const one = await c.run('service', 'logs', 'worker', '--replica', '1', '--tail', '1');
+    expect(one.stdout).toMatch(/^line \d+ two\n$/);
+    const none = await c.run('service', 'logs', 'worker', '--replica', '9');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('otto: worker has no replica 9');
   });
 
   it('lists services and replicas like docker service ls/ps', async () => {
