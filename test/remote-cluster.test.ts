@@ -20,22 +20,6 @@ import { agentPids, clusterYaml, generateKey, killAgents, makeWorkdir, startTest
 const root = new URL('..', import.meta.url).pathname;
 const NODES = ['local', 'rpi-01', 'rpi-02'];
 
-interface NodeStatus {
-  id: string;
-  online: boolean;
-  local: boolean;
-  agent_version: string | null;
-  agent_pid: number | null;
-  last_seen: string | null;
-  metrics: unknown;
-  ssh_state?: string | null;
-}
-interface Status {
-  running: boolean;
-  nodes: NodeStatus[];
-  services: { name: string; running: number; nodes: string[] }[];
-}
-
 describe('a 3-node cluster: local + 2 nodes over SSH', () => {
   let bed: TestBed;
   let rpi1: SshdNode;
@@ -58,11 +42,7 @@ describe('a 3-node cluster: local + 2 nodes over SSH', () => {
     command: sh -c 'while true; do sleep 1; done'
 `;
 
-  const status = async (): Promise<Status> => {
-    const result = await work.run(['cluster', 'status', '--json']);
-    expect(result.code, result.stderr).toBe(0);
-    return JSON.parse(result.stdout) as Status;
-  };
+  const status = () => work.status();
 
   beforeAll(async () => {
     bed = await startTestBed(2, { firstAddress: 4 });

@@ -12,16 +12,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterStatus } from '../src/http/schemas.js';
 import { TEST_IMAGE, containersOf, freePort, isAlive, removeClusterContainers, waitFor } from './support/cli.js';
 import { agentPids, clusterYaml, killAgents, makeWorkdir, startTestBed, type SshdNode, type TestBed, type Workdir } from './support/sshd.js';
 
 const NODES = ['local', 'rpi-01', 'rpi-02'];
 const REMOTE = ['rpi-01', 'rpi-02'];
-
-interface Status {
-  nodes: { id: string; local: boolean; online: boolean; agent_pid: number | null; ssh_state?: string | null }[];
-  services: { name: string; running: number; desired: number }[];
-}
 
 describe('remote nodes with broker credentials: no secret on a command line; stop --down', () => {
   let bed: TestBed;
@@ -46,11 +42,7 @@ describe('remote nodes with broker credentials: no secret on a command line; sto
     command: sh -c 'while true; do sleep 1; done'
 `;
 
-  const status = async (): Promise<Status> => {
-    const result = await work.run(['cluster', 'status', '--json']);
-    expect(result.code, result.stderr).toBe(0);
-    return JSON.parse(result.stdout) as Status;
-  };
+  const status = () => work.status();
 
   /** The cluster's containers (running or not) per otto.node label. */
   const containersPerNode = async (): Promise<Record<string, number>> => {
@@ -60,7 +52,7 @@ describe('remote nodes with broker credentials: no secret on a command line; sto
   };
 
   /** Starts the cluster and waits for every node online and every replica running. */
-  const startCluster = async (): Promise<Status> => {
+  const startCluster = async (): Promise<ClusterStatus> => {
     const result = await work.run(['cluster', 'start', '--detach']);
     expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
     const live = await waitFor(

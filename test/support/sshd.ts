@@ -11,6 +11,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { clusterStatusSchema, type ClusterStatus } from '../../src/http/schemas.js';
 import { otto, waitFor, type CliResult } from './cli.js';
 
 export interface SshdNode {
@@ -318,6 +319,8 @@ export interface Workdir {
   cluster: string;
   run(args: string[], config?: string, env?: NodeJS.ProcessEnv): Promise<CliResult>;
   write(name: string, text: string): string;
+  /** `otto cluster status --json` of the running cluster. */
+  status(): Promise<ClusterStatus>;
 }
 
 export function makeWorkdir(prefix = 'otto-remote-'): Workdir {
@@ -325,7 +328,7 @@ export function makeWorkdir(prefix = 'otto-remote-'): Workdir {
   const home = join(dir, 'home');
   mkdirSync(home);
   const cluster = `rt${Math.random().toString(36).slice(2, 8)}`;
-  return {
+  const workdir: Workdir = {
     dir,
     home,
     cluster,
@@ -336,7 +339,13 @@ export function makeWorkdir(prefix = 'otto-remote-'): Workdir {
       writeFileSync(path, text);
       return path;
     },
+    async status() {
+      const result = await workdir.run(['cluster', 'status', '--json']);
+      if (result.code !== 0) throw new Error(`otto cluster status exited ${result.code}: ${result.stderr}`);
+      return clusterStatusSchema.parse(JSON.parse(result.stdout));
+    },
   };
+  return workdir;
 }
 
 export function nodeYaml(spec: RemoteNodeSpec): string {
