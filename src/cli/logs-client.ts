@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import mqtt from 'mqtt';
 import type { OttoConfig } from '../config/schema.js';
+import { privilegedCredentials } from '../protocol/broker-auth.js';
 import { brokerUrl } from '../protocol/broker-url.js';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { ReplicaView } from '../http/schemas.js';
@@ -13,10 +14,15 @@ import { topics } from '../protocol/topics.js';
 
 const KEEPALIVE_MS = 10_000;
 
-export async function streamLogs(config: OttoConfig, replicas: ReplicaView[], options: { follow: boolean; tail?: number; prefix: boolean }): Promise<void> {
+export async function streamLogs(
+  config: OttoConfig,
+  token: string,
+  replicas: ReplicaView[],
+  options: { follow: boolean; tail?: number; prefix: boolean },
+): Promise<void> {
   const url = brokerUrl(config.mqtt.host, config.mqtt.port);
   const client = await mqtt
-    .connectAsync(url, { username: config.mqtt.username, password: config.mqtt.password, reconnectPeriod: 0, connectTimeout: 5_000 })
+    .connectAsync(url, { ...privilegedCredentials(config.mqtt, token), reconnectPeriod: 0, connectTimeout: 5_000 })
     .catch((err) => {
       throw new InfrastructureError(`MQTT broker ${url} unreachable: ${errorMessage(err)}`, 'is the cluster running? `otto cluster status`');
     });

@@ -3,7 +3,15 @@
  * and everyone uses the external broker instead.
  */
 import { createServer, type Server } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
 import { InfrastructureError } from '../errors.js';
+import { PRIVILEGED_MQTT_USER, isPrivilegedTopic } from '../protocol/broker-auth.js';
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
 export interface EmbeddedBroker {
   close(): Promise<void>;
@@ -14,12 +22,26 @@ export async function startEmbeddedBroker(options: {
   port: number;
   username?: string;
   password?: string;
+  /** The API token: the password of the privileged client (see protocol/broker-auth.ts). */
+  token: string;
+  onRefused?: (clientId: string, topic: string) => void;
 }): Promise<EmbeddedBroker> {
   const { Aedes } = await import('aedes');
+  const privileged = new WeakSet<object>();
   const broker = await Aedes.createBroker({
-    authenticate: (_client, username, password, done) => {
+    authenticate: (client, username, password, done) => {
+      if (username === PRIVILEGED_MQTT_USER) {
+        const ok = password !== undefined && sameSecret(password.toString(), options.token);
+        if (ok) privileged.add(client);
+        return done(null, ok);
+      }
       if (!options.username) return done(null, true);
       done(null, username === options.username && password?.toString() === (options.password ?? ''));
+    },
+    authorizePublish: (client, packet, done) => {
+      if (!client || privileged.has(client) || !isPrivilegedTopic(packet.topic)) return done(null);
+      options.onRefused?.(client.id, packet.topic);
+      done(new Error(`${packet.topic} is for the control plane only`));
     },
   });
   const server: Server = createServer(broker.handle);

@@ -26,6 +26,7 @@ import {
   type DecodeResult,
   type NodeState,
 } from '../protocol/messages.js';
+import { privilegedCredentials } from '../protocol/broker-auth.js';
 import { brokerUrl } from '../protocol/broker-url.js';
 import { controlPlaneSubscriptions, parseTopic, topics } from '../protocol/topics.js';
 import { writeAtomic, type Workspace } from '../workspace.js';
@@ -132,7 +133,11 @@ export class ControlPlane implements ApiHandlers {
     this.plan = this.computePlan();
 
     if (config.mqtt.embedded) {
-      this.broker = await startEmbeddedBroker(config.mqtt);
+      this.broker = await startEmbeddedBroker({
+        ...config.mqtt,
+        token: await this.workspace.token(),
+        onRefused: (clientId, topic) => this.log.warn({ clientId, topic }, 'refused a publish reserved for the control plane'),
+      });
       this.log.info({ url: this.mqttUrl }, 'embedded MQTT broker listening');
     }
     await this.connectMqtt();
@@ -184,8 +189,7 @@ export class ControlPlane implements ApiHandlers {
     const { mqtt: mqttConfig } = this.config;
     const client = mqtt.connect(this.mqttUrl, {
       clientId: `otto-control-plane-${this.config.cluster.name}`,
-      username: mqttConfig.username,
-      password: mqttConfig.password,
+      ...privilegedCredentials(mqttConfig, await this.workspace.token()),
       reconnectPeriod: 2_000,
       connectTimeout: 5_000,
     });

@@ -134,6 +134,6 @@ export async function logs(options: GlobalOptions & { follow?: boolean; tail?: s
     );
   }
   const { streamLogs } = await import('../logs-client.js');
-  await streamLogs(loaded.config, replicas, { follow: Boolean(options.follow), tail, prefix: replicas.length > 1 });
+  await streamLogs(loaded.config, await new Workspace(loaded.path).token(), replicas, { follow: Boolean(options.follow), tail, prefix: replicas.length > 1 });
 }
 
