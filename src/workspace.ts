@@ -2,9 +2,9 @@
  * The `.otto/` folder beside otto.yaml: config snapshot and hash, API token, control plane pid and logs,
  * agents' state. Everything Otto writes locally lives here.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 
 export interface ControlPlaneInfo {
@@ -75,11 +75,26 @@ export class Workspace {
   }
 }
 
-/** Write-then-rename, so an interrupted write leaves the previous content. */
+/**
+ * Write, fsync, rename: a crash or a power cut (an SD card on a Pi) leaves either the previous content or
+ * the new one, never a torn file.
+ */
 export async function writeAtomic(path: string, content: string, mode?: number): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, content, { mode });
+  const file = await open(tmp, 'w', mode);
+  try {
+    await file.writeFile(content);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
   await rename(tmp, path);
+}
+
+/** Compares digests, so neither the content nor the length of the token leaks through timing. */
+export function tokenMatches(given: string, expected: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }
 
 export function isProcessAlive(pid: number): boolean {

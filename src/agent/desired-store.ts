@@ -2,9 +2,10 @@
  * The agent's copy of its last desired state on disk. An agent that restarts while the control plane is
  * away still knows what its node must run (edge autonomy).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decode, desiredStateSchema, type DesiredState } from '../protocol/messages.js';
+import { writeAtomic } from '../workspace.js';
 
 export class DesiredStore {
   private readonly file: string;
@@ -24,11 +25,8 @@ export class DesiredStore {
     return decoded.ok ? decoded.value : undefined;
   }
 
-  /** Write-then-rename: a crash mid-write leaves the previous file intact. */
   async save(state: DesiredState): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(state));
-    await rename(tmp, this.file);
+    await writeAtomic(this.file, JSON.stringify(state));
   }
 }

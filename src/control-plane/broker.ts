@@ -3,15 +3,9 @@
  * and everyone uses the external broker instead.
  */
 import { createServer, type Server } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
 import { InfrastructureError } from '../errors.js';
 import { PRIVILEGED_MQTT_USER, isPrivilegedTopic } from '../protocol/broker-auth.js';
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+import { tokenMatches } from '../workspace.js';
 
 export interface EmbeddedBroker {
   close(): Promise<void>;
@@ -31,7 +25,7 @@ export async function startEmbeddedBroker(options: {
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
       if (username === PRIVILEGED_MQTT_USER) {
-        const ok = password !== undefined && sameSecret(password.toString(), options.token);
+        const ok = password !== undefined && tokenMatches(password.toString(), options.token);
         if (ok) privileged.add(client);
         return done(null, ok);
       }

@@ -27,7 +27,7 @@ import {
   type NodeState,
 } from '../protocol/messages.js';
 import { privilegedCredentials } from '../protocol/broker-auth.js';
-import { brokerUrl } from '../protocol/broker-url.js';
+import { brokerUrl, dialableHost } from '../protocol/broker-url.js';
 import { controlPlaneSubscriptions, parseTopic, topics } from '../protocol/topics.js';
 import { writeAtomic, type Workspace } from '../workspace.js';
 import { RemoteAgentManager } from '../remote/manager.js';
@@ -115,8 +115,7 @@ export class ControlPlane implements ApiHandlers {
   }
 
   get apiUrl(): string {
-    const host = this.config.http.listen === '0.0.0.0' ? '127.0.0.1' : this.config.http.listen;
-    return `http://${host}:${this.config.http.port}`;
+    return `http://${dialableHost(this.config.http.listen)}:${this.config.http.port}`;
   }
 
   private get heartbeatTimeoutMs(): number {

@@ -4,10 +4,10 @@
  * (write, fsync, rename), and `events.jsonl` is append-only, so a torn last line is the only damage a
  * kill -9 can do and readers skip it.
  */
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { appendFile, mkdir, readFile, rename } from 'node:fs/promises';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writeAtomic } from '../workspace.js';
 import { clusterEventSchema, operationSchema, type ClusterEvent, type Operation } from '../http/schemas.js';
 
 const MAX_OPERATIONS = 500;
@@ -69,7 +69,7 @@ export class Ledger {
     const removed = this.data.replicas.filter((r) => r.removed);
     this.data.replicas = [...removed.slice(-(MAX_REPLICA_RECORDS - live.length)), ...live];
     const snapshot = JSON.stringify(this.data);
-    this.writing = this.writing.then(() => writeDurably(this.file, snapshot));
+    this.writing = this.writing.then(() => writeAtomic(this.file, snapshot));
     return this.writing;
   }
 
@@ -78,18 +78,6 @@ export class Ledger {
     await appendFile(this.eventsFile, `${JSON.stringify(full)}\n`);
     return full;
   }
-}
-
-async function writeDurably(file: string, content: string): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  await rename(tmp, file);
 }
 
 /** Every whole, valid event of the log; a line torn by a crash is skipped. */

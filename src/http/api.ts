@@ -4,7 +4,6 @@
  * files. It talks to the control plane only through `ApiHandlers`. A bad request is a 400 that names the
  * field; nothing a client sends can crash it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
@@ -18,6 +17,7 @@ import { prometheusText } from './prometheus.js';
 import { fastifyPath, jsonRoutes, rawRoutes, type JsonRouteName, type RouteAuth, type RouteSpec } from './routes.js';
 import { sinceToMs, type ApiError } from './schemas.js';
 import { LiveStream } from './sse.js';
+import { tokenMatches } from '../workspace.js';
 
 export type { ApiHandlers, ControlPlaneCounters } from './handlers.js';
 
@@ -50,14 +50,6 @@ class HttpError extends Error {
   }
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
-
-/** Compares digests, so neither the content nor the length of the token leaks through timing. */
-function sameToken(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
 
 /** `replicas: expected number, received string`: the field first, then zod's message without its preamble. */
 export function describeIssues(error: z.ZodError, where: 'body' | 'path' | 'query'): ApiError {
@@ -178,7 +170,7 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
       const fromQuery = (request.query as Record<string, unknown> | undefined)?.access_token;
       if (typeof fromQuery === 'string') given = fromQuery;
     }
-    if (given !== undefined && sameToken(given, token)) return;
+    if (given !== undefined && tokenMatches(given, token)) return;
     return reply
       .code(401)
       .header('www-authenticate', 'Bearer realm="otto"')

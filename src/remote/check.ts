@@ -19,7 +19,8 @@ import type { NodeConfig, OttoConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { KnownHosts } from './known-hosts.js';
 import { sshTarget } from './manager.js';
-import { isWildcardHost, redactUrl, remoteMqttUrl } from './mqtt-address.js';
+import { brokerUrl } from '../protocol/broker-url.js';
+import { redactUrl, remoteMqttUrl } from './mqtt-address.js';
 import { PROBE_MJS, PROBE_NAME, type ProbeRequest, type ProbeResult } from './node-scripts.js';
 import { MIN_NODE_MAJOR, RemoteAgent, localAgentBundle, nodeMajor, runtimeProblems, type AgentBundle } from './remote-agent.js';
 import { SshConnection, SshError, shellQuote, type ConnectOptions } from './ssh-connection.js';
@@ -85,11 +86,6 @@ export interface CheckOptions {
   timeoutMs?: number;
 }
 
-/** The broker URL a local node's agent uses (as the control plane computes it). */
-function localBrokerUrl(mqtt: OttoConfig['mqtt']): string {
-  const host = isWildcardHost(mqtt.host) ? '127.0.0.1' : mqtt.host;
-  return `mqtt://${host.includes(':') ? `[${host}]` : host}:${mqtt.port}`;
-}
 
 interface StandIn {
   nonce: string;
@@ -280,7 +276,7 @@ export async function runClusterCheck(options: CheckOptions): Promise<CheckRepor
     const nodes = await Promise.all(
       config.nodes.map((node) => {
         const local = isLocalNode(node);
-        const url = local ? localBrokerUrl(config.mqtt) : (remoteMqttUrl(config.mqtt) ?? localBrokerUrl(config.mqtt));
+        const url = local ? brokerUrl(config.mqtt.host, config.mqtt.port) : (remoteMqttUrl(config.mqtt) ?? brokerUrl(config.mqtt.host, config.mqtt.port));
         const broker = standIn ? { url, nonce: standIn.nonce } : { url, ...credentials };
         return local ? checkLocal(node, options, broker) : checkRemote(node, options, broker, knownHosts);
       }),

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentCredentials as readAgentCredentials } from '../cli/commands/agent.js';
 import { parseConfig } from '../config/load.js';
-import { isLoopbackHost, redactUrl, remoteMqttUrl, routableIPv4, splitMqttCredentials } from './mqtt-address.js';
+import { isLoopbackHost } from '../protocol/broker-url.js';
+import { redactUrl, remoteMqttUrl, routableIPv4, splitMqttCredentials } from './mqtt-address.js';
 import { agentArgs, agentCredentials, parseFacts, runtimeProblems, startScript, agentPaths } from './remote-agent.js';
 
 const ifaces = {

@@ -1,17 +1,10 @@
 /** The broker address remote agents are given: it must be one they can route to, never localhost. */
 import { networkInterfaces } from 'node:os';
 import type { OttoConfig } from '../config/schema.js';
+import { isLoopbackHost, isWildcardHost } from '../protocol/broker-url.js';
 
 type Interfaces = ReturnType<typeof networkInterfaces>;
 
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return bare === 'localhost' || bare.endsWith('.localhost') || bare === '::1' || /^127\.\d+\.\d+\.\d+$/.test(bare);
-}
-
-export function isWildcardHost(host: string): boolean {
-  return host === '0.0.0.0' || host === '::' || host === '[::]';
-}
 
 /** Container bridges and tunnels, which a remote node cannot route to. */
 const virtualInterface = /^(docker\d*|br-|veth|virbr|cni|flannel|cali|vxlan|tun|tap|wg|zt|lo)/;
