@@ -4,6 +4,7 @@
  * and the bundled agent. No mocks. Run `npm run build` first (the agent bundle is part of the build).
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,7 +47,12 @@ let work: Workdir;
 let mqttPort: number;
 
 beforeAll(async () => {
-  expect(existsSync(join(root, 'dist', 'agent', 'otto-agent-0.1.0.mjs')) || localAgentBundle()).toBeTruthy();
+  // The build's bundle and its .sha256 sidecar, which the control plane compares with a node's copy.
+  const bundlePath = join(root, 'dist', 'agent', 'otto-agent-0.1.0.mjs');
+  expect(existsSync(bundlePath), `${bundlePath} is missing: run npm run build`).toBe(true);
+  const sidecar = readFileSync(`${bundlePath}.sha256`, 'utf8').trim();
+  expect(sidecar).toBe(createHash('sha256').update(readFileSync(bundlePath)).digest('hex'));
+  expect(localAgentBundle()).toMatchObject({ path: bundlePath, sha256: sidecar, version: '0.1.0' });
   bed = await startTestBed(2);
   [rpi1, rpi2] = bed.nodes as [SshdNode, SshdNode];
   work = makeWorkdir();
