@@ -1,6 +1,6 @@
 /**
- * Fleet operations on a running cluster, checked in Docker: scale (idempotent, FIFO, newest removed
- * first), rolling restart (always one serving; pause and rollback on a failing healthcheck), healing,
+ * Fleet operations on a running cluster, checked in Docker: scale (idempotent, FIFO, highest replica
+ * indexes removed first), rolling restart (always one serving; pause and rollback on a failing healthcheck), healing,
  * config hot reload, scale persistence, logs over MQTT, events.
  */
 import { spawn } from 'node:child_process';
@@ -77,19 +77,37 @@ describe('fleet operations on a running cluster', () => {
     await c.destroy();
   });
 
-  it('scale 1 -> 5 -> 2 leaves exactly that many containers, the 2 oldest', async () => {
+  it('scale 1 -> 5 -> 2 keeps replicas 1 and 2 even when replica 1 is the newest container', async () => {
     const up = await c.run('service', 'scale', 'web=5');
     expect(up.code, up.stderr).toBe(0);
     expect(up.stdout).toContain('web scaled from 1 to 5');
-    const five = await serviceContainers(c.name, 'web');
-    expect(five).toHaveLength(5);
-    const oldest = [...five].sort((a, b) => a.Created - b.Created || Number(a.Labels['otto.replica']) - Number(b.Labels['otto.replica'])).slice(0, 2);
+    const five = byReplica(await serviceContainers(c.name, 'web'));
+    expect(Object.keys(five).sort()).toEqual(['1', '2', '3', '4', '5']);
+
+    // Replica 1 removed by hand and recreated by its agent is the newest container: "newest first" would
+    // now keep replicas 2 and 3, "highest index first" (Swarm's slots, what Otto does) keeps 1 and 2.
+    await docker.getContainer(five['1']!).remove({ force: true });
+    const recreated = await waitFor(
+      'the agent to recreate replica 1',
+      async () => {
+        const id = byReplica(await serviceContainers(c.name, 'web'))['1'];
+        return id !== five['1'] && id;
+      },
+      30_000,
+      200,
+    );
+    await waitRunning('web', 5, true);
+    const now = byReplica(await serviceContainers(c.name, 'web'));
+    expect(now).toEqual({ ...five, '1': recreated });
+    const createdAt = async (id: string) => Date.parse((await docker.getContainer(id).inspect()).Created);
+    const recreatedAt = await createdAt(recreated);
+    for (const replica of ['2', '3', '4', '5']) expect(recreatedAt, `replica 1 is newer than replica ${replica}`).toBeGreaterThan(await createdAt(now[replica]!));
 
     const down = await c.run('service', 'scale', 'web=2');
     expect(down.code, down.stderr).toBe(0);
-    const two = await serviceContainers(c.name, 'web', true);
-    expect(two.map((x) => x.Id).sort()).toEqual(oldest.map((x) => x.Id).sort());
-    expect(two.map((x) => x.Labels['otto.replica']).sort()).toEqual(['1', '2']);
+    expect(down.stdout).toContain('web scaled from 5 to 2');
+    // Every container of web, stopped ones too: the removed replicas are gone, not just stopped.
+    expect(byReplica(await serviceContainers(c.name, 'web', true))).toEqual({ '1': recreated, '2': five['2'] });
   });
 
   it('scaling to the current count does nothing and says so', async () => {
@@ -184,9 +202,11 @@ describe('fleet operations on a running cluster', () => {
     await docker.getContainer(worker.Id).remove({ force: true });
     const back = await waitFor('the removed worker to come back', async () => (await serviceContainers(c.name, 'worker'))[0], 2 * 2_000, 100);
     expect(back.Id).not.toBe(worker.Id);
+    // The worker's own events: other services (web in the scale test) died and healed too.
     await waitFor('the healing in the events', async () => {
-      const text = (await c.run('cluster', 'events')).stdout;
-      return text.includes('replica-died') && text.includes('replica-healed');
+      const events = (await c.run('cluster', 'events', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; service?: string });
+      const worker = events.filter((e) => e.service === 'worker').map((e) => e.kind);
+      return worker.includes('replica-died') && worker.includes('replica-healed');
     });
   });
 
