@@ -2,13 +2,16 @@
  * The local state ledger under `.otto/` (FleetCTL's state store, for services): scale overrides, restart
  * generations, operations, replicas, and the event log. Crash-safe: `ledger.json` is replaced atomically
  * (write, fsync, rename), and `events.jsonl` is append-only, so a torn last line is the only damage a
- * kill -9 can do and readers skip it.
+ * kill -9 can do and readers skip it. A failed write (full disk) fails only the saves it answers: the next
+ * one tries again. The event log is rotated past a size (see event-log-writer.ts).
  */
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeAtomic } from '../workspace.js';
-import { clusterEventSchema, operationSchema, type ClusterEvent, type Operation } from '../http/schemas.js';
+import { operationSchema, type ClusterEvent, type Operation } from '../http/schemas.js';
+import { maxEventId, readLastEvents } from './event-log.js';
+import { EventLogWriter } from './event-log-writer.js';
 
 const MAX_OPERATIONS = 500;
 const MAX_REPLICA_RECORDS = 2_000;
@@ -37,15 +40,46 @@ export type LedgerData = z.infer<typeof ledgerSchema>;
 
 const empty = (): LedgerData => ({ version: 1, scales: {}, generations: {}, operations: [], replicas: [], next_event_id: 1 });
 
+export interface LedgerOptions {
+  /**
+   * Told of every failure no caller awaits: a `saveSoon()` write, an event line that could not be appended.
+   * The ledger goes on and the next write tries again (a full disk must not stop the control plane).
+   */
+  onError?: (err: Error) => void;
+  /** `events.jsonl` is rotated to `events.jsonl.1` before an append would take it past this size. */
+  maxEventLogBytes?: number;
+}
+
+export const DEFAULT_MAX_EVENT_LOG_BYTES = 8 * 1024 * 1024;
+
+/** One write of ledger.json and the saves it answers. */
+interface LedgerWrite {
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  /** A `saveSoon()` is among its saves: nobody awaits it, so a failure goes to onError. */
+  unawaited: boolean;
+}
+
 export class Ledger {
   data: LedgerData = empty();
   private readonly file: string;
   readonly eventsFile: string;
-  private writing: Promise<void> = Promise.resolve();
+  /** Counters for the metrics: writes of ledger.json, and the failed ones of it and of the event log. */
+  readonly stats = { ledgerWrites: 0, failedLedgerWrites: 0, failedEventWrites: 0 };
+  private readonly onError: (err: Error) => void;
+  private readonly events: EventLogWriter;
+  private writing: LedgerWrite | undefined;
+  private nextWrite: LedgerWrite | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: LedgerOptions = {}) {
     this.file = join(dir, 'ledger.json');
     this.eventsFile = join(dir, 'events.jsonl');
+    this.onError = options.onError ?? (() => undefined);
+    this.events = new EventLogWriter(this.eventsFile, options.maxEventLogBytes ?? DEFAULT_MAX_EVENT_LOG_BYTES, (err) => {
+      this.stats.failedEventWrites++;
+      this.onError(err);
+    });
   }
 
   async load(): Promise<void> {
@@ -57,48 +91,101 @@ export class Ledger {
       this.data = empty();
     }
     // The event ids must keep growing even if ledger.json is older than the last appended events.
-    const events = await readEvents(this.eventsFile);
-    const lastId = events.at(-1)?.id ?? 0;
-    this.data.next_event_id = Math.max(this.data.next_event_id, lastId + 1);
+    this.data.next_event_id = Math.max(this.data.next_event_id, (await maxEventId(this.eventsFile)) + 1);
   }
 
-  /** Persists the current data; writes are serialized so the file always holds a whole snapshot. */
+  /**
+   * Persists the current data; rejects if the write fails. Writes go one at a time, so the file always
+   * holds a whole snapshot; the saves asked for while one is under way share the next write, of the data
+   * as it is when that write starts.
+   */
   save(): Promise<void> {
+    return this.requestWrite(false);
+  }
+
+  /** `save()` for callers that do not wait: never rejects, a failure goes to `onError`. */
+  saveSoon(): void {
+    this.requestWrite(true).catch(() => undefined);
+  }
+
+  /** Resolves when every save and event asked for so far is written (or failed). */
+  async idle(): Promise<void> {
+    while (this.writing) await this.writing.done.catch(() => undefined);
+    await this.events.idle();
+  }
+
+  /**
+   * Appends the event to `events.jsonl` with the next id; resolves once its line is on disk, in id order
+   * with the others. A failed append does not reject (it goes to `onError`): the event is still returned.
+   */
+  async appendEvent(event: Omit<ClusterEvent, 'id' | 'time'>): Promise<ClusterEvent> {
+    const full: ClusterEvent = { id: this.data.next_event_id++, time: new Date().toISOString(), ...event };
+    await this.events.append(`${JSON.stringify(full)}\n`);
+    return full;
+  }
+
+  /** The last `count` events of the log, oldest first, read from the end of the file(s). */
+  lastEvents(count: number): Promise<ClusterEvent[]> {
+    return readLastEvents(this.eventsFile, count);
+  }
+
+  private requestWrite(unawaited: boolean): Promise<void> {
+    let write: LedgerWrite;
+    if (!this.writing) {
+      write = newWrite();
+      this.start(write);
+    } else {
+      write = this.nextWrite ??= newWrite();
+    }
+    write.unawaited ||= unawaited;
+    return write.done;
+  }
+
+  private start(write: LedgerWrite): void {
+    this.writing = write;
+    this.trim();
+    this.stats.ledgerWrites++;
+    writeAtomic(this.file, JSON.stringify(this.data))
+      .then(write.resolve, (err: unknown) => {
+        this.stats.failedLedgerWrites++;
+        if (write.unawaited) this.report(err);
+        write.reject(err);
+      })
+      .finally(() => {
+        this.writing = undefined;
+        const next = this.nextWrite;
+        this.nextWrite = undefined;
+        if (next) this.start(next);
+      });
+  }
+
+  private trim(): void {
     this.data.operations = this.data.operations.slice(-MAX_OPERATIONS);
     const live = this.data.replicas.filter((r) => !r.removed);
     const removed = this.data.replicas.filter((r) => r.removed);
     this.data.replicas = [...removed.slice(-(MAX_REPLICA_RECORDS - live.length)), ...live];
-    const snapshot = JSON.stringify(this.data);
-    this.writing = this.writing.then(() => writeAtomic(this.file, snapshot));
-    return this.writing;
   }
 
-  async appendEvent(event: Omit<ClusterEvent, 'id' | 'time'>): Promise<ClusterEvent> {
-    const full: ClusterEvent = { id: this.data.next_event_id++, time: new Date().toISOString(), ...event };
-    await appendFile(this.eventsFile, `${JSON.stringify(full)}\n`);
-    return full;
-  }
-}
-
-/** Every whole, valid event of the log; a line torn by a crash is skipped. */
-export async function readEvents(file: string): Promise<ClusterEvent[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const events: ClusterEvent[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
+  private report(err: unknown): void {
     try {
-      const parsed = clusterEventSchema.safeParse(JSON.parse(line));
-      if (parsed.success) events.push(parsed.data);
+      this.onError(err instanceof Error ? err : new Error(String(err)));
     } catch {
-      // torn line
+      // a failing error handler must not break the saves
     }
   }
-  return events;
 }
+
+function newWrite(): LedgerWrite {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { done, resolve, reject, unawaited: false };
+}
+
+// Readers of the log, here too for the callers that read it through the ledger.
+export { readEvents, readLastEvents } from './event-log.js';
 
 export type { Operation };
