@@ -4,6 +4,11 @@
  * detached from its SSH connection: when the connection drops, the agent and its containers go on, and
  * the manager reconnects with backoff (then makes sure the agent still runs). While connected it checks
  * every `checkIntervalMs` that the agent is alive and starts it again if it died.
+ *
+ * Provisioning runs in the background: `ensure` can return at once (the control loop must not wait for
+ * an unreachable node) and every attempt's outcome goes to `onNodeResult`. Every start, check and stop
+ * of one node's agent runs in that node's queue, after the previous one finished, so that an agent is
+ * never started twice at once; a stop cuts short a start still connecting and runs right after it.
  */
 import { isLocalNode } from '../config/nodes.js';
 import type { NodeConfig, OttoConfig } from '../config/schema.js';
@@ -12,7 +17,8 @@ import type { Logger } from '../log.js';
 import { OTTO_VERSION } from '../version.js';
 import { KnownHosts } from './known-hosts.js';
 import { redactUrl } from './mqtt-address.js';
-import { RemoteAgent, localAgentBundle, type AgentBundle, type NodeFacts } from './remote-agent.js';
+import { RemoteAgent, localAgentBundle, type AgentBundle, type NodeFacts, type StartAction } from './remote-agent.js';
+import { SerialQueues } from './serial-queue.js';
 import { SshConnection, SshError, type ConnectOptions, type SshTarget } from './ssh-connection.js';
 
 export type SshState = 'connected' | 'connecting' | 'disconnected' | 'reconnecting' | `failed: ${string}`;
@@ -34,6 +40,23 @@ export interface RemoteNodeInfo {
   last_error: string | null;
 }
 
+/**
+ * The outcome of one attempt to make a node run its agent. `attempt` counts the node's attempts (1 for
+ * the first); `changed` is false when the outcome repeats the previous one (the same error again, or ok
+ * again), so that a caller can record only what changed.
+ */
+export type NodeResult =
+  | { ok: true; pid: number; action: StartAction; attempt: number; changed: boolean }
+  | {
+      ok: false;
+      error: string;
+      hint?: string;
+      /** Host key unknown or changed, key refused, no Node.js...: retrying alone will not help. */
+      needsUser: boolean;
+      attempt: number;
+      changed: boolean;
+    };
+
 export interface RemoteAgentManagerOptions {
   /** The .otto folder: its known_hosts is trusted besides ~/.ssh/known_hosts. */
   workspaceDir: string;
@@ -44,6 +67,17 @@ export interface RemoteAgentManagerOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** How often a connected node's agent is checked (and restarted if it died); 0 turns it off. */
   checkIntervalMs?: number;
+  /** Told the outcome of every attempt to start a node's agent (first ones, retries, restarts). */
+  onNodeResult?: (nodeId: string, result: NodeResult) => void;
+}
+
+export interface EnsureOptions {
+  /**
+   * How long `ensure` waits for the first attempt of each node it (re)starts: 0 returns at once; left
+   * out, it waits until each first attempt has finished. Nodes whose first attempt failed within that
+   * time on something that needs the user make `ensure` reject; the others go on in the background.
+   */
+  waitFirstAttemptMs?: number;
 }
 
 interface Managed {
@@ -52,16 +86,23 @@ interface Managed {
   conn?: SshConnection;
   agent?: RemoteAgent;
   state: SshState;
+  /** Attempts made, for NodeResult.attempt. */
   attempts: number;
+  /** Failures in a row, for the backoff. */
+  failures: number;
   timer?: NodeJS.Timeout;
   checkTimer?: NodeJS.Timeout;
   facts?: NodeFacts;
   pid?: number;
   version?: string;
   lastError?: string;
-  /** The current connect-and-start, if one runs. */
-  work?: Promise<void>;
-  removed?: boolean;
+  /** The start queued or running: a request to start the node joins it rather than queueing another. */
+  pendingStart?: { promise: Promise<NodeResult>; running: boolean };
+  /** Cuts short the running start while it connects (the one step that is safe to abandon). */
+  abort?: AbortController;
+  /** Set once its agent is to stop (stopAll, node removed) or the manager let go (detach): no more starts. */
+  retired?: boolean;
+  lastReported?: string;
 }
 
 /**
@@ -82,12 +123,18 @@ export function sshTarget(node: NodeConfig): SshTarget {
   return { nodeId: node.id, host: node.host, port: node.ssh?.port ?? 22, user: node.user ?? 'root', identity: node.ssh?.identity };
 }
 
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Time bound of the one attempt to reach a node when stopping its agent. */
+const STOP_CONNECT_TIMEOUT_MS = 10_000;
+
 export class RemoteAgentManager {
   private readonly nodes = new Map<string, Managed>();
+  /** One queue per node id, kept across Managed records (a node removed and added again shares it). */
+  private readonly queues = new SerialQueues();
   private readonly knownHosts: KnownHosts;
   private bundle?: AgentBundle;
   private settings?: RemoteSettings;
-  private stopping = false;
   private readonly backoff: { initialMs: number; maxMs: number };
 
   constructor(private readonly options: RemoteAgentManagerOptions) {
@@ -123,77 +170,72 @@ export class RemoteAgentManager {
   }
 
   /**
-   * Makes every given remote node run its agent; stops the agents of nodes no longer given. Resolves
-   * once each node has its agent running or is retrying in the background (unreachable); rejects with
-   * every node that needs the user (unknown or changed host key, refused key, no Node.js...).
+   * Makes every given remote node run its agent; stops the agents of nodes no longer given. A node
+   * already connected with the same config and settings is left alone; the others get an attempt now
+   * (joining one already under way), and retry in the background after a failure. Waits as
+   * `options.waitFirstAttemptMs` says, then rejects with every node whose first attempt needs the user
+   * (unknown or changed host key, refused key, no Node.js...).
    */
-  async ensure(nodes: NodeConfig[], settings: RemoteSettings): Promise<void> {
-    this.stopping = false;
+  async ensure(nodes: NodeConfig[], settings: RemoteSettings, options: EnsureOptions = {}): Promise<void> {
     if (nodes.length > 0) this.bundle ??= localAgentBundle();
-    const settingsChanged = this.settings !== undefined && JSON.stringify(this.settings) !== JSON.stringify(settings);
+    const settingsChanged = this.settings !== undefined && !sameJson(this.settings, settings);
     this.settings = settings;
-    const ids = new Set(nodes.map((n) => n.id));
+    const wanted = new Set(nodes.map((n) => n.id));
+    const waits: Promise<unknown>[] = [];
     for (const [id, managed] of this.nodes) {
-      if (!ids.has(id)) {
-        this.nodes.delete(id);
-        managed.removed = true;
-        await this.stopNode(managed).catch((err) => this.log.warn({ node: id, err: errorMessage(err) }, 'cannot stop the agent of a removed node'));
-      }
+      if (wanted.has(id)) continue;
+      this.nodes.delete(id);
+      waits.push(this.retire(managed).catch((err) => this.log.warn({ node: id, err: errorMessage(err) }, 'cannot stop the agent of a removed node')));
     }
-    const failures: InfrastructureError[] = [];
-    await Promise.all(
-      nodes.map(async (node) => {
-        let managed = this.nodes.get(node.id);
-        const target = sshTarget(node);
-        if (managed && JSON.stringify(managed.target) !== JSON.stringify(target)) {
-          managed.conn?.close();
-          managed.conn = undefined;
-          managed.agent = undefined;
-        }
-        if (!managed) {
-          managed = { node, target, state: 'connecting', attempts: 0 };
-          this.nodes.set(node.id, managed);
-        } else if (!settingsChanged && managed.agent && managed.state === 'connected' && JSON.stringify(managed.node) === JSON.stringify(node)) {
-          return;
-        }
-        managed.node = node;
-        managed.target = target;
-        try {
-          await this.connectAndStart(managed);
-        } catch (err) {
-          if (err instanceof SshError && err.transient) {
-            this.scheduleReconnect(managed);
-          } else {
-            failures.push(err instanceof InfrastructureError ? err : new InfrastructureError(`${node.id}: ${errorMessage(err)}`));
-            this.scheduleReconnect(managed, true);
-          }
-        }
-      }),
-    );
+    const outcomes = new Map<string, NodeResult>();
+    for (const node of nodes) {
+      let managed = this.nodes.get(node.id);
+      const changed = !managed || managed.retired || settingsChanged || !sameJson(managed.node, node);
+      if (!managed || managed.retired) {
+        managed = { node, target: sshTarget(node), state: 'connecting', attempts: 0, failures: 0 };
+        this.nodes.set(node.id, managed);
+      } else if (!changed && managed.state === 'connected' && managed.agent) {
+        continue;
+      }
+      managed.node = node;
+      managed.target = sshTarget(node);
+      // An unchanged node joins even a running attempt; a changed one needs an attempt with the new config.
+      waits.push(this.requestStart(managed, !changed).then((result) => outcomes.set(node.id, result)));
+    }
+    const waitMs = options.waitFirstAttemptMs ?? Infinity;
+    if (waitMs <= 0 || waits.length === 0) return;
+    await withinMs(Promise.all(waits), waitMs);
+    // Read once the wait is over: attempts still under way are left out.
+    const failures = nodes.flatMap((node) => {
+      const result = outcomes.get(node.id);
+      return result && !result.ok && result.needsUser ? [result] : [];
+    });
     if (failures.length) {
-      throw new InfrastructureError(failures.map((f) => f.message).join('; '), failures.map((f) => f.hint).filter(Boolean).join('; ') || undefined);
+      throw new InfrastructureError(failures.map((f) => f.error).join('; '), failures.flatMap((f) => (f.hint ? [f.hint] : [])).join('; ') || undefined);
     }
   }
 
   /**
-   * Stops every remote agent (containers keep running) and closes the connections. `stopped` names the
-   * nodes whose agent was running; `failed` those that could not be reached or whose agent would not stop.
+   * Stops every remote agent (containers keep running) and closes the connections. A start under way
+   * is cut short if still connecting, else finished first, then stopped. `stopped` names the nodes
+   * whose agent was running; `failed` those that could not be reached or whose agent would not stop.
    */
   async stopAll(): Promise<{ stopped: string[]; failed: { node: string; error: string }[] }> {
-    this.stopping = true;
     const stopped: string[] = [];
     const failed: { node: string; error: string }[] = [];
     await Promise.all(
       [...this.nodes.values()].map(async (managed) => {
+        const id = managed.node.id;
         try {
-          if (await this.stopNode(managed)) stopped.push(managed.node.id);
+          if (await this.retire(managed)) stopped.push(id);
         } catch (err) {
-          failed.push({ node: managed.node.id, error: errorMessage(err) });
-          this.log.warn({ node: managed.node.id, err: errorMessage(err) }, 'cannot stop the remote agent; it keeps running');
+          failed.push({ node: id, error: errorMessage(err) });
+          this.log.warn({ node: id, err: errorMessage(err) }, 'cannot stop the remote agent; it keeps running');
+        } finally {
+          if (this.nodes.get(id) === managed) this.nodes.delete(id);
         }
       }),
     );
-    this.nodes.clear();
     return { stopped: stopped.sort(), failed: failed.sort((a, b) => a.node.localeCompare(b.node)) };
   }
 
@@ -201,16 +243,28 @@ export class RemoteAgentManager {
   async stopNodes(nodes: NodeConfig[], cluster: string): Promise<{ stopped: string[]; failed: { node: string; error: string }[] }> {
     this.settings ??= { cluster, mqttUrl: '', interval: '5s' };
     for (const node of nodes) {
-      if (!this.nodes.has(node.id)) this.nodes.set(node.id, { node, target: sshTarget(node), state: 'disconnected', attempts: 0 });
+      if (!this.nodes.has(node.id)) this.nodes.set(node.id, { node, target: sshTarget(node), state: 'disconnected', attempts: 0, failures: 0 });
     }
     return this.stopAll();
   }
 
   /** Closes the connections and timers, leaving the agents running (e.g. before a control plane restart). */
   detach(): void {
-    this.stopping = true;
-    for (const managed of this.nodes.values()) this.release(managed);
+    for (const managed of this.nodes.values()) {
+      managed.retired = true;
+      managed.abort?.abort();
+      this.release(managed);
+    }
     this.nodes.clear();
+  }
+
+  /** No more starts for this node: cuts short a start still connecting, then stops the agent in its turn. */
+  private retire(managed: Managed): Promise<boolean> {
+    managed.retired = true;
+    clearTimeout(managed.timer);
+    clearInterval(managed.checkTimer);
+    managed.abort?.abort();
+    return this.queues.run(managed.node.id, () => this.stopNode(managed));
   }
 
   private release(managed: Managed): void {
@@ -226,21 +280,19 @@ export class RemoteAgentManager {
     managed.state = 'disconnected';
   }
 
-  /** Stops the node's agent; true if one was running. */
+  /** Stops the node's agent; true if one was running. Runs in the node's queue. */
   private async stopNode(managed: Managed): Promise<boolean> {
-    clearTimeout(managed.timer);
-    clearInterval(managed.checkTimer);
-    await managed.work?.catch(() => undefined);
     try {
-      let agent = managed.agent;
-      if (!agent || managed.conn?.isClosed) {
+      let conn = managed.conn?.isClosed ? undefined : managed.conn;
+      if (!conn) {
         // Not connected now: one attempt to reach the node, so that no agent is left behind.
-        const conn = await this.connect(managed.target, { readyTimeoutMs: 10_000 });
+        const readyTimeoutMs = Math.min(STOP_CONNECT_TIMEOUT_MS, this.options.connect?.readyTimeoutMs ?? STOP_CONNECT_TIMEOUT_MS);
+        conn = await this.connect(managed.target, { readyTimeoutMs });
         managed.conn = conn;
-        // Stopping needs no bundle: only the pid file, whose path does not depend on the version.
-        const bundle = this.bundle ?? { version: OTTO_VERSION, path: '', sha256: '', id: OTTO_VERSION };
-        agent = new RemoteAgent(conn, managed.node.id, this.settings?.cluster ?? 'default', bundle);
       }
+      // Stopping needs no bundle: only the pid file, whose path does not depend on the version.
+      const bundle = this.bundle ?? { version: OTTO_VERSION, path: '', sha256: '', id: OTTO_VERSION };
+      const agent = managed.agent?.conn === conn ? managed.agent : new RemoteAgent(conn, managed.node.id, this.settings?.cluster ?? 'default', bundle);
       const result = await agent.stop();
       if (result.wasRunning) this.log.info({ node: managed.node.id, pid: result.pid }, 'remote agent stopped');
       managed.pid = undefined;
@@ -254,42 +306,128 @@ export class RemoteAgentManager {
     return SshConnection.connect(target, { knownHosts: this.knownHosts, ...this.options.connect, ...extra });
   }
 
-  private connectAndStart(managed: Managed): Promise<void> {
-    const work = this.startOn(managed).catch((err: unknown) => {
-      managed.lastError = errorMessage(err);
-      const transient = err instanceof SshError && err.transient;
-      managed.state = transient ? 'reconnecting' : `failed: ${managed.lastError}`;
-      throw err;
+  /** Connects unless `signal` aborts first; a connection that comes after the abort is closed. */
+  private connectUnlessAborted(target: SshTarget, signal: AbortSignal): Promise<SshConnection> {
+    const givenUp = () => new SshError(`${target.nodeId}: connection given up: the agent is being stopped`, undefined, 'closed');
+    if (signal.aborted) return Promise.reject(givenUp());
+    const connecting = this.connect(target);
+    return new Promise<SshConnection>((resolve, reject) => {
+      const onAbort = () => reject(givenUp());
+      signal.addEventListener('abort', onAbort, { once: true });
+      connecting.then(
+        (conn) => {
+          signal.removeEventListener('abort', onAbort);
+          if (signal.aborted) conn.close();
+          else resolve(conn);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
     });
-    managed.work = work.catch(() => undefined);
-    return work;
   }
 
-  private async startOn(managed: Managed): Promise<void> {
+  /**
+   * Queues an attempt to start the node's agent, or joins the one queued (or, with `joinRunning`, the
+   * one running). Never rejects: the outcome is the NodeResult.
+   */
+  private requestStart(managed: Managed, joinRunning: boolean): Promise<NodeResult> {
+    const pending = managed.pendingStart;
+    if (pending && (!pending.running || joinRunning)) return pending.promise;
+    clearTimeout(managed.timer);
+    managed.timer = undefined;
+    const entry = { running: false } as { promise: Promise<NodeResult>; running: boolean };
+    entry.promise = this.queues.run(managed.node.id, async () => {
+      entry.running = true;
+      try {
+        return await this.attemptStart(managed);
+      } finally {
+        if (managed.pendingStart === entry) managed.pendingStart = undefined;
+      }
+    });
+    managed.pendingStart = entry;
+    return entry.promise;
+  }
+
+  /** One attempt (in the node's queue): records and reports its outcome, and schedules what follows. */
+  private async attemptStart(managed: Managed): Promise<NodeResult> {
+    const id = managed.node.id;
+    if (managed.retired) return { ok: false, error: `${id}: not started: its agent is being stopped`, needsUser: false, attempt: managed.attempts, changed: false };
+    managed.attempts++;
+    const abort = new AbortController();
+    managed.abort = abort;
+    try {
+      const { pid, action } = await this.startOn(managed, abort.signal);
+      if (managed.retired) return { ok: true, pid, action, attempt: managed.attempts, changed: false };
+      if (managed.failures > 0) this.log.info({ node: id, after: managed.failures }, 'SSH connection back');
+      managed.failures = 0;
+      managed.lastError = undefined;
+      this.scheduleCheck(managed);
+      return this.report(managed, { ok: true, pid, action, attempt: managed.attempts, changed: true });
+    } catch (err) {
+      const error = errorMessage(err);
+      if (managed.retired) return { ok: false, error, needsUser: false, attempt: managed.attempts, changed: false };
+      const needsUser = !(err instanceof SshError && err.transient);
+      managed.lastError = error;
+      managed.state = needsUser ? `failed: ${error}` : 'reconnecting';
+      const retryInMs = this.scheduleReconnect(managed, needsUser);
+      this.log.warn({ node: id, err: error, attempt: managed.attempts, retryInMs }, 'cannot start the remote agent');
+      const hint = err instanceof InfrastructureError ? err.hint : undefined;
+      return this.report(managed, { ok: false, error, hint, needsUser, attempt: managed.attempts, changed: true });
+    } finally {
+      if (managed.abort === abort) managed.abort = undefined;
+    }
+  }
+
+  private async startOn(managed: Managed, signal: AbortSignal): Promise<{ pid: number; action: StartAction }> {
     const settings = this.settings!;
     const bundle = this.bundle!;
-    managed.state = managed.attempts > 0 ? 'reconnecting' : 'connecting';
     let conn = managed.conn;
-    if (!conn || conn.isClosed) {
-      conn = await this.connect(managed.target);
-      managed.conn = conn;
-      managed.agent = new RemoteAgent(conn, managed.node.id, settings.cluster, bundle);
-      const opened = conn;
-      conn.once('close', () => this.onClose(managed, opened));
+    if (conn && (conn.isClosed || !sameJson(conn.target, managed.target))) {
+      // nodes[].host, port, user or key changed: a new connection.
+      conn.removeAllListeners('close');
+      conn.close();
+      managed.conn = undefined;
+      managed.agent = undefined;
+      conn = undefined;
     }
-    const agent = managed.agent!;
+    if (!conn) {
+      managed.state = managed.failures > 0 ? 'reconnecting' : 'connecting';
+      const opened = await this.connectUnlessAborted(managed.target, signal);
+      conn = opened;
+      managed.conn = opened;
+      managed.agent = undefined;
+      opened.once('close', () => this.onClose(managed, opened));
+    }
+    if (!managed.agent || managed.agent.cluster !== settings.cluster || managed.agent.bundle !== bundle) {
+      managed.agent = new RemoteAgent(conn, managed.node.id, settings.cluster, bundle);
+    }
+    // Past this point the start runs to its end: an agent cut off between its launch and its pid file
+    // would be out of reach of the stop that follows.
+    const agent = managed.agent;
     const result = await agent.start({ cluster: settings.cluster, mqttUrl: settings.mqttUrl, interval: settings.interval, dockerUrl: managed.node.docker_url });
-    managed.facts = await agent.facts();
     managed.pid = result.pid;
+    managed.facts = await agent.facts();
     managed.version = bundle.version;
     managed.state = 'connected';
-    managed.attempts = 0;
-    managed.lastError = undefined;
     this.log.info(
       { node: managed.node.id, pid: result.pid, action: result.action, previous: result.previous, version: bundle.id, arch: managed.facts.arch, mqtt: redactUrl(settings.mqttUrl) },
       result.action === 'kept' ? 'remote agent already running' : result.action === 'replaced' ? 'remote agent replaced by a newer version' : 'remote agent started',
     );
-    this.scheduleCheck(managed);
+    return { pid: result.pid, action: result.action };
+  }
+
+  private report(managed: Managed, result: NodeResult): NodeResult {
+    const key = result.ok ? 'ok' : `error: ${result.error}`;
+    const full = { ...result, changed: managed.lastReported !== key };
+    managed.lastReported = key;
+    try {
+      this.options.onNodeResult?.(managed.node.id, full);
+    } catch (err) {
+      this.log.error({ node: managed.node.id, err: errorMessage(err) }, 'onNodeResult failed');
+    }
+    return full;
   }
 
   private onClose(managed: Managed, conn: SshConnection): void {
@@ -297,51 +435,62 @@ export class RemoteAgentManager {
     managed.conn = undefined;
     managed.agent = undefined;
     clearInterval(managed.checkTimer);
-    if (this.stopping || managed.removed) {
+    if (managed.retired) {
       managed.state = 'disconnected';
       return;
     }
     this.log.warn({ node: managed.node.id }, 'SSH connection lost; the agent keeps running; reconnecting');
-    this.scheduleReconnect(managed);
+    managed.state = 'reconnecting';
+    // A start under way fails on the closed connection and schedules the retry itself.
+    if (!managed.pendingStart) this.scheduleReconnect(managed, false);
   }
 
-  /** Retries with exponential backoff; after a failure that needs the user, at the slowest pace. */
-  private scheduleReconnect(managed: Managed, needsUser = false): void {
-    if (this.stopping || managed.removed) return;
+  /**
+   * Retries with exponential backoff; after a failure that needs the user, at the slowest pace (the user
+   * may fix it without telling Otto). Returns the delay.
+   */
+  private scheduleReconnect(managed: Managed, needsUser: boolean): number | undefined {
+    if (managed.retired) return undefined;
     clearTimeout(managed.timer);
-    managed.attempts++;
-    if (!needsUser) managed.state = 'reconnecting';
-    const delay = needsUser ? this.backoff.maxMs : Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (managed.attempts - 1));
+    managed.failures++;
+    const delay = needsUser ? this.backoff.maxMs : Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (managed.failures - 1));
     managed.timer = setTimeout(() => {
-      if (this.stopping || managed.removed) return;
-      this.connectAndStart(managed).then(
-        () => this.log.info({ node: managed.node.id }, 'SSH connection back'),
-        (err) => {
-          const transient = err instanceof SshError && err.transient;
-          this.log.warn({ node: managed.node.id, err: errorMessage(err), attempt: managed.attempts }, 'SSH reconnect failed');
-          this.scheduleReconnect(managed, !transient);
-        },
-      );
+      managed.timer = undefined;
+      if (!managed.retired) void this.requestStart(managed, true);
     }, delay);
     managed.timer.unref?.();
+    return delay;
   }
 
+  /** Checks, in the node's queue, that the agent still runs; queues a start if it died. */
   private scheduleCheck(managed: Managed): void {
     clearInterval(managed.checkTimer);
     const every = this.options.checkIntervalMs ?? 15_000;
     if (!every) return;
     managed.checkTimer = setInterval(() => {
-      const agent = managed.agent;
-      if (!agent || this.stopping || managed.work === undefined) return;
-      void agent.status().then(
-        async (status) => {
-          if (status.running || this.stopping || managed.agent !== agent) return;
-          this.log.warn({ node: managed.node.id, pid: managed.pid }, 'remote agent died; starting it again');
-          await this.connectAndStart(managed).catch((err) => this.log.error({ node: managed.node.id, err: errorMessage(err) }, 'cannot restart the remote agent'));
-        },
-        () => undefined,
-      );
+      const id = managed.node.id;
+      // Anything queued for the node (a start, a stop) settles the agent's fate anyway.
+      if (managed.retired || !managed.agent || this.queues.pending(id) > 0) return;
+      void this.queues.run(id, async () => {
+        const agent = managed.agent;
+        if (!agent || managed.retired) return;
+        const status = await agent.status().catch(() => undefined);
+        if (!status || status.running || managed.retired || managed.agent !== agent) return;
+        this.log.warn({ node: id, pid: managed.pid }, 'remote agent died; starting it again');
+        void this.requestStart(managed, true);
+      });
     }, every);
     managed.checkTimer.unref?.();
   }
+}
+
+/** Waits for `promise`, at most `ms` (Infinity: no bound). */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  if (!Number.isFinite(ms)) {
+    await promise;
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
