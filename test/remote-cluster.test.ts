@@ -206,13 +206,16 @@ describe('a 3-node cluster: local + 2 nodes over SSH', () => {
     process.kill(controlPlane.pid, 'SIGKILL');
     await waitFor('the control plane gone', async () => !isAlive(controlPlane.pid));
     for (const pid of remotePids) expect(isAlive(pid)).toBe(true);
-    const local = s.nodes.find((n) => n.local)!.agent_pid;
+    // The local agent was the killed control plane's child: it outlived it.
+    const local = s.nodes.find((n) => n.local)!.agent_pid!;
+    expect(isAlive(local)).toBe(true);
 
     const result = await work.run(['cluster', 'stop']);
     expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`stopped the agent left running on node local (pid ${local})`);
     expect(result.stdout).toContain('stopped the agents left running on rpi-01, rpi-02');
     for (const id of ['rpi-01', 'rpi-02']) expect(agentPids(work.cluster, id), id).toEqual([]);
-    // The local agent was the killed control plane's child: end it here (by pid) if it outlived it.
-    if (local && isAlive(local)) process.kill(local, 'SIGTERM');
+    // Gone, or an exited process init has yet to reap.
+    await waitFor('the local agent reaped', async () => !isAlive(local), 10_000);
   });
 });

@@ -147,17 +147,17 @@ describe('remote nodes with broker credentials: no secret on a command line; sto
     const controlPlane = JSON.parse(readFileSync(join(work.dir, '.otto', 'control-plane.json'), 'utf8')) as { pid: number };
     process.kill(controlPlane.pid, 'SIGKILL');
     await waitFor('the control plane gone', async () => !isAlive(controlPlane.pid));
-    // The local agent was the killed control plane's child: end it here (by pid) if it outlived it, so
-    // that it does not create its container again (this test is about the remote nodes).
-    const local = live.nodes.find((n) => n.local)!.agent_pid;
-    if (local && isAlive(local)) process.kill(local, 'SIGTERM');
-    if (local) await waitFor('the local agent gone', async () => !isAlive(local));
+    // The local agent was the killed control plane's child: it outlived it, and `stop` must stop it
+    // before removing its container, or it would create it again.
+    const local = live.nodes.find((n) => n.local)!.agent_pid!;
+    expect(isAlive(local)).toBe(true);
     const rpi2Agent = agentPids(work.cluster, 'rpi-02');
     expect(rpi2Agent).toHaveLength(1);
     await rpi2.stop();
 
     const partial = await work.run(['cluster', 'stop', '--down']);
     expect(partial.code, `${partial.stdout}\n${partial.stderr}`).toBe(2);
+    expect(partial.stdout).toContain(`stopped the agent left running on node local (pid ${local})`);
     expect(partial.stdout).toContain('stopped the agents left running on rpi-01');
     expect(partial.stdout).toContain('removed 3 container(s) (local: 1, rpi-01: 2)');
     expect(partial.stderr).toContain(`otto: node rpi-02: cannot reach SSH at ${rpi2.host}:${rpi2.port}: connection refused`);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isProcessAlive } from '../workspace.js';
+import { isProcessAlive, isProcessRunning, waitForExit } from '../workspace.js';
 
 const pidPath = (stateDir: string) => join(stateDir, 'agent.pid');
 
@@ -20,7 +20,7 @@ function isAgentProcess(pid: number): boolean {
 /** The pid of the agent running with this state folder, if one does (not this process). */
 export async function runningAgentPid(stateDir: string): Promise<number | undefined> {
   const pid = Number((await readFile(pidPath(stateDir), 'utf8').catch(() => '')).trim());
-  if (!pid || pid === process.pid || !isProcessAlive(pid) || !isAgentProcess(pid)) return undefined;
+  if (!pid || pid === process.pid || !isProcessRunning(pid) || !isAgentProcess(pid)) return undefined;
   return pid;
 }
 
@@ -34,19 +34,21 @@ export async function removeAgentPid(stateDir: string): Promise<void> {
   if (pid === process.pid) await rm(pidPath(stateDir), { force: true });
 }
 
-/** Stops a left-behind agent: SIGTERM, then SIGKILL after `graceMs`. */
+/**
+ * Stops a left-behind agent: SIGTERM, then SIGKILL after `graceMs`; resolves once it is gone, or 5 s after
+ * the SIGKILL (only a process stuck in the kernel survives it; the caller can check isProcessRunning).
+ */
 export async function stopAgent(pid: number, graceMs = 10_000): Promise<void> {
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
-  const deadline = Date.now() + graceMs;
-  while (isProcessAlive(pid)) {
-    if (Date.now() > deadline) {
-      process.kill(pid, 'SIGKILL');
-      break;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  if (await waitForExit(pid, graceMs)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
   }
+  await waitForExit(pid, 5_000);
 }

@@ -173,7 +173,8 @@ export class ControlPlane implements ApiHandlers {
     clearTimeout(this.statusTimer);
     await this.ticking;
     await this.supervisor.stopAll();
-    await this.remote.stopAll();
+    // `otto cluster stop` only sees this process exit: tell it which remote agents could not be stopped.
+    await this.workspace.writeStopReport(await this.remote.stopAll());
     if (this.started) await this.event({ kind: 'control-plane-stopped', message: 'control plane stopped; containers keep running' }).catch(() => undefined);
     await this.api?.close();
     await this.client?.endAsync().catch(() => undefined);

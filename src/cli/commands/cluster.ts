@@ -9,17 +9,18 @@ import type { OttoConfig } from '../../config/schema.js';
 import { InfrastructureError, UsageError, errorMessage } from '../../errors.js';
 import { ApiClient } from '../../http/client.js';
 import { clusterStatusSchema, type ClusterStatus } from '../../http/schemas.js';
-import { Workspace, isProcessAlive } from '../../workspace.js';
+import { Workspace, isProcessAlive, isProcessRunning } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
-import { loadRunningConfig } from '../running-config.js';
+import { loadConfigNotingEnv, loadRunningConfig, runningEnv, saveEnvUnlessRunning } from '../running-config.js';
 import { ago, percent, printJson, table } from '../format.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
 export async function init(options: GlobalOptions): Promise<void> {
-  const loaded = await loadConfig(options.config);
+  const { loaded, referenced } = await loadConfigNotingEnv(options.config);
   const workspace = new Workspace(loaded.path);
   const { tokenCreated } = await workspace.initialize(loaded.text, loaded.hash);
+  await saveEnvUnlessRunning(workspace, referenced);
   const { config } = loaded;
   say(`initialized cluster "${config.cluster.name}": ${config.nodes.length} node(s), ${config.services.length} service(s)`);
   say(`wrote ${workspace.dir} (config snapshot ${loaded.hash.slice(0, 12)}${tokenCreated ? ', new API token' : ''})`);
@@ -31,13 +32,18 @@ async function runningClient(workspace: Workspace): Promise<ApiClient | undefine
   return client && (await client.healthy()) ? client : undefined;
 }
 
-async function ensureInitialized(options: GlobalOptions): Promise<Workspace> {
-  const loaded = await loadConfig(options.config);
+/**
+ * Initializes the workspace if needed. `saveEnv`: the caller is the control plane about to start; the
+ * values of the variables otto.yaml references are saved for the commands run from other shells.
+ */
+async function ensureInitialized(options: GlobalOptions, { saveEnv = false } = {}): Promise<Workspace> {
+  const { loaded, referenced } = await loadConfigNotingEnv(options.config);
   const workspace = new Workspace(loaded.path);
   if (!workspace.isInitialized()) {
     await workspace.initialize(loaded.text, loaded.hash);
     say(`initialized ${workspace.dir}`);
   }
+  if (saveEnv) await saveEnvUnlessRunning(workspace, referenced);
   return workspace;
 }
 
@@ -56,7 +62,7 @@ export async function start(options: GlobalOptions & { detach?: boolean }): Prom
 export async function runControlPlane(options: GlobalOptions, display = { pretty: true, announce: false }): Promise<void> {
   const { createLogger } = await import('../../log.js');
   const { ControlPlane } = await import('../../control-plane/control-plane.js');
-  const workspace = await ensureInitialized(options);
+  const workspace = await ensureInitialized(options, { saveEnv: true });
   const log = createLogger({ component: 'control-plane', pretty: process.env.OTTO_LOG_PRETTY !== '0' && display.pretty });
   const controlPlane = new ControlPlane(options.config, workspace, log, display.pretty);
   let stopping: Promise<void> | undefined;
@@ -125,31 +131,32 @@ function lastErrorLine(logPath: string): string {
 export async function stop(options: GlobalOptions & { down?: boolean }): Promise<void> {
   const loaded = await loadRunningConfig(options.config);
   const workspace = new Workspace(loaded.path);
+  const { config } = loaded;
+  const { stopControlPlane, stopLocalAgentsLeftRunning, describeAgentFailures } = await import('../stop-agents.js');
   const running = await workspace.readControlPlane();
-  if (running && isProcessAlive(running.pid)) {
-    process.kill(running.pid, 'SIGTERM');
-    const deadline = Date.now() + 30_000;
-    while (isProcessAlive(running.pid)) {
-      if (Date.now() > deadline) throw new InfrastructureError(`control plane (pid ${running.pid}) did not stop within 30s`, `kill it: kill ${running.pid}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    await workspace.clearControlPlane();
-    say(`stopped the control plane (pid ${running.pid}) and the agents`);
-  } else {
-    say('control plane is not running');
-    // A control plane that was killed leaves its remote agents running: stop them over SSH.
-    if (loaded.config.nodes.some((n) => !isLocalNode(n))) {
-      const [{ stopRemoteAgents }, { createLogger }] = await Promise.all([import('../../remote/manager.js'), import('../../log.js')]);
-      const { stopped, failed } = await stopRemoteAgents(loaded.config, workspace.dir, createLogger({ component: 'remote', level: 'silent' }));
-      if (stopped.length) say(`stopped the agents left running on ${stopped.join(', ')}`);
-      for (const failure of failed) say(`! ${failure.error}`);
-    }
+  const stoppedPid = running && isProcessRunning(running.pid) ? running.pid : undefined;
+  // The control plane stops its agents and reports how it went with the remote ones.
+  let remote = stoppedPid ? (await stopControlPlane(workspace, stoppedPid))?.remote : undefined;
+  if (running && !stoppedPid) await workspace.clearControlPlane();
+  // What a killed control plane left running: its local agents (they would recreate what --down removes)...
+  const local = await stopLocalAgentsLeftRunning(workspace);
+  // ...and its remote agents, also checked when the control plane did not report on them.
+  const leftBehind = !remote && config.nodes.some((n) => !isLocalNode(n));
+  if (leftBehind) {
+    const [{ stopRemoteAgents }, { createLogger }] = await Promise.all([import('../../remote/manager.js'), import('../../log.js')]);
+    remote = await stopRemoteAgents(config, workspace.dir, createLogger({ component: 'remote', level: 'silent' }));
   }
+  const agentFailures = [...local.failed, ...(remote?.failed ?? [])];
+  say(stoppedPid ? `stopped the control plane (pid ${stoppedPid})${agentFailures.length ? '' : ' and the agents'}` : 'control plane is not running');
+  for (const { node, pid } of local.stopped) say(`stopped the agent left running on node ${node} (pid ${pid})`);
+  if (leftBehind && remote?.stopped.length) say(`stopped the agents left running on ${remote.stopped.join(', ')}`);
   if (options.down) {
     // The agents are stopped by now (a remote one still running is stopped first): none recreates them.
-    const { removed, perNode, failures, remoteFailed } = await removeContainers(loaded.config, workspace.dir);
-    const detail = loaded.config.nodes.some((n) => !isLocalNode(n)) && perNode.length ? ` (${perNode.map((p) => `${p.node}: ${p.count}`).join(', ')})` : '';
+    const { removed, perNode, failures, remoteFailed } = await removeContainers(config, workspace.dir);
+    const detail = config.nodes.some((n) => !isLocalNode(n)) && perNode.length ? ` (${perNode.map((p) => `${p.node}: ${p.count}`).join(', ')})` : '';
     say(`removed ${removed} container(s)${detail}`);
+    // A remote agent that could not be stopped is tried again by the removal, which names it if it fails again.
+    if (local.failed.length) failures.push(describeAgentFailures(local.failed));
     if (failures.length) {
       throw new InfrastructureError(
         failures.join('; '),
@@ -160,6 +167,12 @@ export async function stop(options: GlobalOptions & { down?: boolean }): Promise
     }
   } else {
     say('containers keep running: an edge node keeps serving while its orchestrator is away (`otto cluster stop --down` removes them)');
+    if (agentFailures.length) {
+      throw new InfrastructureError(
+        `could not stop the agent${agentFailures.length > 1 ? 's' : ''} of ${describeAgentFailures(agentFailures)}`,
+        'make those nodes reachable (SSH) and run `otto cluster stop` again; until then their agents keep running and managing their containers',
+      );
+    }
   }
 }
 
@@ -214,7 +227,7 @@ export async function status(options: GlobalOptions & { json?: boolean }): Promi
   if (!workspace.isInitialized()) {
     throw new UsageError(`cluster not initialized (no ${workspace.dir})`, 'run `otto cluster init`');
   }
-  const snapshot = parseConfig(readFileSync(workspace.snapshotPath, 'utf8'), workspace.snapshotPath);
+  const snapshot = parseConfig(readFileSync(workspace.snapshotPath, 'utf8'), workspace.snapshotPath, await runningEnv(workspace));
   if (options.json) {
     printJson({ running: false, cluster: { name: snapshot.cluster.name }, nodes: snapshot.nodes, services: snapshot.services });
     return;
