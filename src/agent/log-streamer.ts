@@ -1,28 +1,25 @@
 /**
  * Serves `otto service logs` over MQTT, so logs work for remote nodes as for local ones: reads a
- * container's logs from Docker and publishes them in small batches to the requester's topic.
+ * container's logs from Docker as a stream and publishes them in bounded chunks to the requester's topic
+ * (see log-session.ts for the backpressure).
  */
-import { PassThrough } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
 import type Dockerode from 'dockerode';
 import type { MqttClient } from 'mqtt';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LABEL } from '../protocol/labels.js';
-import { encode, type LogsChunk, type LogsControl, type LogsRequest } from '../protocol/messages.js';
+import type { LogsControl, LogsRequest } from '../protocol/messages.js';
 import { topics } from '../protocol/topics.js';
+import { LogSession } from './log-session.js';
 
-const FLUSH_MS = 200;
-const MAX_LINES_PER_CHUNK = 500;
-/** A follower that stopped saying keepalive is gone (its CLI was killed); stop reading for it. */
+/** A requester that stopped saying keepalive is gone (its CLI was killed); stop reading for it. */
 const KEEPALIVE_TIMEOUT_MS = 45_000;
-
-interface Session {
-  stop: () => void;
-  lastKeepalive: number;
-}
+/** Each session holds a few chunks; a cap on sessions keeps the agent's memory bounded too. */
+const MAX_SESSIONS = 32;
 
 export class LogStreamer {
-  private readonly sessions = new Map<string, Session>();
+  private readonly sessions = new Map<string, LogSession>();
   private readonly reaper: NodeJS.Timeout;
 
   constructor(
@@ -33,7 +30,9 @@ export class LogStreamer {
     private readonly log: Logger,
   ) {
     this.reaper = setInterval(() => {
-      for (const session of this.sessions.values()) if (Date.now() - session.lastKeepalive > KEEPALIVE_TIMEOUT_MS) session.stop();
+      for (const session of this.sessions.values()) {
+        if (Date.now() - session.lastKeepalive > KEEPALIVE_TIMEOUT_MS) session.stop('the requester stopped sending keepalives');
+      }
     }, 5_000);
     this.reaper.unref();
   }
@@ -41,106 +40,61 @@ export class LogStreamer {
   control(message: LogsControl): void {
     const session = this.sessions.get(message.request_id);
     if (!session) return;
-    if (message.action === 'cancel') session.stop();
-    else session.lastKeepalive = Date.now();
+    if (message.action === 'cancel') session.stop('cancelled by the requester');
+    else session.keepalive(message.received);
   }
 
   stopAll(): void {
     clearInterval(this.reaper);
-    for (const session of this.sessions.values()) session.stop();
+    for (const session of this.sessions.values()) session.stop('the agent is stopping');
   }
 
   async serve(request: LogsRequest): Promise<void> {
-    let seq = 0;
-    const publish = (chunk: Omit<LogsChunk, 'request_id' | 'seq'>) =>
-      this.client()?.publish(topics.logsStream(request.request_id), encode({ request_id: request.request_id, seq: seq++, ...chunk }), { qos: 1 });
+    // QoS 1 may deliver a request twice: serving it twice would print every line twice.
+    if (this.sessions.has(request.request_id)) return;
+    const session = new LogSession(request, (payload, done) => this.publish(request.request_id, payload, done), (reason) => {
+      this.sessions.delete(request.request_id);
+      if (reason) this.log.debug({ request: request.request_id, container: request.container, reason }, 'log stream stopped');
+    });
+    if (this.sessions.size >= MAX_SESSIONS) return session.fail(`node ${this.nodeId} already serves ${MAX_SESSIONS} log streams; try again later`);
+    this.sessions.set(request.request_id, session);
     try {
-      const container = this.docker.getContainer(request.container);
-      const info = await container.inspect();
+      const info = await this.docker.getContainer(request.container).inspect();
       // Only this cluster's containers on this node: the request names a container, not any process.
       if (info.Config.Labels?.[LABEL.cluster] !== this.cluster || info.Config.Labels?.[LABEL.node] !== this.nodeId) {
-        publish({ lines: [], end: true, error: `${request.container} is not a container of cluster ${this.cluster} on node ${this.nodeId}` });
-        return;
+        return session.fail(`${request.container} is not a container of cluster ${this.cluster} on node ${this.nodeId}`);
       }
-      const options = { stdout: true, stderr: true, timestamps: false, ...(request.tail === undefined ? {} : { tail: request.tail }) };
-      const raw: NodeJS.ReadableStream | Buffer = request.follow
-        ? await container.logs({ ...options, follow: true })
-        : await container.logs({ ...options, follow: false });
-      await this.pump(request, raw, info.Config.Tty === true, publish);
+      session.start(await this.openLogs(info.Id, request), info.Config.Tty === true);
     } catch (err) {
-      publish({ lines: [], end: true, error: errorMessage(err) });
+      session.fail(errorMessage(err));
     }
   }
 
-  private pump(
-    request: LogsRequest,
-    raw: NodeJS.ReadableStream | Buffer,
-    tty: boolean,
-    publish: (chunk: Omit<LogsChunk, 'request_id' | 'seq'>) => void,
-  ): Promise<void> {
-    const pending: LogsChunk['lines'] = [];
-    const partial = { stdout: '', stderr: '' };
-    const flush = () => {
-      while (pending.length) publish({ lines: pending.splice(0, MAX_LINES_PER_CHUNK) });
-    };
-    const timer = setInterval(flush, FLUSH_MS);
-    const sink = (stream: 'stdout' | 'stderr') => {
-      const out = new PassThrough();
-      out.on('data', (data: Buffer) => {
-        const parts = (partial[stream] + data.toString('utf8')).split('\n');
-        partial[stream] = parts.pop() ?? '';
-        for (const text of parts) pending.push({ stream, text });
-      });
-      return out;
-    };
-    const stdout = sink('stdout');
-    const stderr = sink('stderr');
-    return new Promise<void>((resolve) => {
-      let finished = false;
-      const finish = () => {
-        if (finished) return;
-        finished = true;
-        this.sessions.delete(request.request_id);
-        clearInterval(timer);
-        for (const stream of ['stdout', 'stderr'] as const) if (partial[stream]) pending.push({ stream, text: partial[stream] });
-        flush();
-        publish({ lines: [], end: true });
-        resolve();
-      };
-      if (Buffer.isBuffer(raw)) {
-        if (tty) stdout.write(raw);
-        else demux(raw, stdout, stderr);
-        finish();
-        return;
-      }
-      const stream = raw as NodeJS.ReadableStream & { destroy?: () => void };
-      this.sessions.set(request.request_id, {
-        lastKeepalive: Date.now(),
-        stop: () => {
-          stream.destroy?.();
-          finish();
-        },
-      });
-      if (tty) stream.pipe(stdout);
-      else this.docker.modem.demuxStream(stream, stdout, stderr);
-      stream.on('end', finish);
-      stream.on('close', finish);
-      stream.on('error', (err) => {
-        this.log.warn({ err: errorMessage(err) }, 'log stream failed');
-        finish();
-      });
-    });
+  private publish(requestId: string, payload: string, done: (err?: Error) => void): void {
+    const client = this.client();
+    if (!client) return done(new Error('not connected to the MQTT broker'));
+    client.publish(topics.logsStream(requestId), payload, { qos: 1 }, (err) => done(err ?? undefined));
   }
-}
 
-/** Docker's multiplexed log format: 8-byte header (stream type, length) before each frame. */
-function demux(buffer: Buffer, stdout: PassThrough, stderr: PassThrough): void {
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const type = buffer[offset];
-    const length = buffer.readUInt32BE(offset + 4);
-    const frame = buffer.subarray(offset + 8, offset + 8 + length);
-    (type === 2 ? stderr : stdout).write(frame);
-    offset += 8 + length;
+  /**
+   * dockerode's `container.logs()` reads the whole response into one Buffer unless `follow` is set
+   * (docker-modem streams only when isStream is true, which it derives from `follow`), so the request
+   * goes through the modem directly: always a stream, which Docker ends after the last line when not
+   * following.
+   */
+  private openLogs(id: string, request: LogsRequest): Promise<IncomingMessage> {
+    const query = { follow: request.follow, stdout: true, stderr: true, timestamps: false, tail: request.tail ?? 'all' };
+    return new Promise((resolve, reject) => {
+      this.docker.modem.dial(
+        {
+          path: `/containers/${encodeURIComponent(id)}/logs?`,
+          method: 'GET',
+          isStream: true,
+          statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+          options: query,
+        },
+        (err, stream) => (err ? reject(err) : resolve(stream as IncomingMessage)),
+      );
+    });
   }
 }

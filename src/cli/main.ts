@@ -76,7 +76,7 @@ service
   .description("print a service's logs, streamed from the agents that run its replicas")
   .argument('<service>')
   .option('-f, --follow', 'follow the logs until Ctrl-C')
-  .option('-n, --tail <lines>', 'only the last LINES lines of each replica ("all" by default)')
+  .option('-n, --tail <lines>', 'the last LINES lines of each replica, or "all" for every line (default: 100)')
   .option('--replica <index>', 'only this replica')
   .action(async (name: string, _opts, cmd: Command) => (await import('./commands/service.js')).logs(globals(cmd), name));
 

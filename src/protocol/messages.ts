@@ -150,13 +150,20 @@ export const logsRequestSchema = z.object({
   container: z.string().min(1),
   follow: z.boolean(),
   tail: z.number().int().min(0).optional(),
+  /**
+   * Flow control by the requester: the agent sends at most this many chunks beyond the `received` its
+   * keepalives confirm, so a slow or killed reader stops the agent's reading. Absent: broker acks only.
+   */
+  window: z.number().int().min(1).optional(),
 });
 export type LogsRequest = z.infer<typeof logsRequestSchema>;
 
-/** `keepalive` every few seconds while following; without it the agent ends the stream. */
+/** `keepalive` every few seconds while a request is served; without it the agent ends the stream. */
 export const logsControlSchema = z.object({
   request_id: z.string(),
   action: z.enum(['keepalive', 'cancel']),
+  /** With `keepalive`: how many chunks (seq 0 up to received - 1) the requester has printed. */
+  received: z.number().int().min(0).optional(),
 });
 export type LogsControl = z.infer<typeof logsControlSchema>;
 

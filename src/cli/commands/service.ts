@@ -122,8 +122,13 @@ export async function restart(options: GlobalOptions & { rolling?: boolean; deta
 }
 
 export async function logs(options: GlobalOptions & { follow?: boolean; tail?: string; replica?: string }, name: string): Promise<void> {
-  const tail = options.tail === undefined || options.tail === 'all' ? undefined : Number(options.tail);
-  if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) throw new UsageError(`--tail: expected a number or "all", got "${options.tail}"`);
+  // A bounded default, unlike `docker service logs`: months of a Pi's logs must not cross MQTT by accident.
+  const DEFAULT_TAIL = 100;
+  const tailText = options.tail ?? String(DEFAULT_TAIL);
+  if (tailText !== 'all' && !/^\d{1,9}$/.test(tailText)) {
+    throw new UsageError(`-n/--tail: expected a number of lines or "all", got "${tailText}"`, `e.g. otto service logs ${name} -n 20, or -n all for every line`);
+  }
+  const tail = tailText === 'all' ? undefined : Number(tailText);
   const { client, loaded } = await connect(options);
   const service = findService(await fetchStatus(client), name);
   const replicas = service.replicas.filter((r) => options.replica === undefined || String(r.replica) === options.replica);
