@@ -53,6 +53,10 @@ export class Workspace {
   get envPath() {
     return join(this.dir, 'env.json');
   }
+  /** The control plane's last status, for `cluster status` while it is down and for its next start. */
+  get statusPath() {
+    return join(this.dir, 'status.json');
+  }
   get logDir() {
     return join(this.dir, 'logs');
   }
@@ -149,20 +153,36 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+let tempCounter = 0;
+
 /**
  * Write, fsync, rename: a crash or a power cut (an SD card on a Pi) leaves either the previous content or
- * the new one, never a torn file.
+ * the new one, never a torn file. Each write has its own temp file, so two saves in one process (or two
+ * processes) never rename each other's file away; the folder is synced so the rename itself survives.
  */
 export async function writeAtomic(path: string, content: string, mode?: number): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const file = await open(tmp, 'w', mode);
+  const tmp = `${path}.${process.pid}.${++tempCounter}.${randomBytes(3).toString('hex')}.tmp`;
   try {
-    await file.writeFile(content);
-    await file.sync();
-  } finally {
-    await file.close();
+    const file = await open(tmp, 'wx', mode ?? 0o644);
+    try {
+      await file.writeFile(content);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
   }
-  await rename(tmp, path);
+  await syncFolder(dirname(path));
+}
+
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined);
+  if (!handle) return;
+  await handle.sync().catch(() => undefined);
+  await handle.close();
 }
 
 /** Compares digests, so neither the content nor the length of the token leaks through timing. */

@@ -128,6 +128,7 @@ describe('the HTTP API contract', () => {
         'get /api/v1/services/{name}',
         'post /api/v1/services/{name}/scale',
         'post /api/v1/services/{name}/restart',
+        'post /api/v1/services/{name}/rollback',
         'get /api/v1/operations',
         'get /api/v1/events',
         'get /api/v1/stream',
@@ -354,6 +355,18 @@ describe('the HTTP API contract', () => {
 
     it('answers 404 for an unknown service', async () => {
       expectContract('POST', '/api/v1/services/{name}/restart', await call('POST', '/api/v1/services/nope/restart', { body: { rolling: true } }), 404);
+    });
+  });
+
+  describe('POST /api/v1/services/{name}/rollback', () => {
+    it('queues a rollback, with no body', async () => {
+      const answer = await call('POST', '/api/v1/services/web/rollback');
+      expectContract('POST', '/api/v1/services/{name}/rollback', answer, 202);
+      expect(answer.json).toMatchObject({ kind: 'rollback', service: 'web', state: 'queued' });
+    });
+
+    it('answers 404 for an unknown service', async () => {
+      expectContract('POST', '/api/v1/services/{name}/rollback', await call('POST', '/api/v1/services/nope/rollback'), 404);
     });
   });
 

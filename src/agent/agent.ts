@@ -1,37 +1,24 @@
 /**
- * The node agent: one per node. Publishes node and container metrics every interval, and makes Docker
- * match the node's desired state (received over MQTT, kept on disk). Loses nothing when the broker or
- * Docker goes away: it keeps its containers, keeps reconciling, and retries.
+ * The node agent: one per node. Wires the MQTT connection to its three jobs, each of which runs on its
+ * own and never waits for another: metrics and heartbeats (metrics-publisher.ts), making Docker match the
+ * node's desired state (reconciler.ts), and logs (log-streamer.ts). Loses nothing when the broker, the
+ * control plane or Docker goes away: it keeps its containers, keeps reconciling its last desired state
+ * (kept on disk), and retries.
  */
-import { access } from 'node:fs/promises';
 import { arch, hostname, platform } from 'node:os';
-import type Dockerode from 'dockerode';
 import mqtt, { type MqttClient } from 'mqtt';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { LABEL } from '../protocol/labels.js';
-import {
-  decode,
-  desiredStateSchema,
-  encode,
-  logsControlSchema,
-  logsRequestSchema,
-  type DesiredState,
-  type DockerHealth,
-  type NodeState,
-  type NodeStatus,
-  type ReplicaState,
-} from '../protocol/messages.js';
+import { decode, desiredStateSchema, encode, logsControlSchema, logsRequestSchema, type NodeState, type NodeStatus } from '../protocol/messages.js';
 import { topics } from '../protocol/topics.js';
-import { DockerRuntime, dockerFromUrl, type ManagedContainer } from '../runtime/docker.js';
+import { DockerRuntime, dockerFromUrl } from '../runtime/docker.js';
 import { OTTO_VERSION } from '../version.js';
+import { judgeDesired } from './desired-gate.js';
 import { DesiredStore } from './desired-store.js';
-import { ImageBackoff } from './image-backoff.js';
 import { LogStreamer } from './log-streamer.js';
+import { MetricsPublisher } from './metrics-publisher.js';
 import { removeAgentPid, runningAgentPid, writeAgentPid } from './pid-file.js';
-import { ContainerMetricsCollector, type RunningContainer } from './metrics/container-metrics.js';
-import { NodeMetricsCollector } from './metrics/node-metrics.js';
-import { planReconcile, type ReconcileAction } from './reconcile-plan.js';
+import { Reconciler } from './reconciler.js';
 
 export interface AgentOptions {
   nodeId: string;
@@ -45,39 +32,49 @@ export interface AgentOptions {
   /** Until a desired state says otherwise. */
   metricsIntervalMs: number;
   logger: Logger;
+  /** Give up an image pull that made no progress for this long (default 5 minutes). */
+  pullStallMs?: number;
 }
 
 export class Agent {
-  private readonly runtime: DockerRuntime;
   private readonly store: DesiredStore;
-  private readonly nodeMetrics: NodeMetricsCollector;
-  private readonly containerMetrics: ContainerMetricsCollector;
-  private readonly pulls = new ImageBackoff();
-  private readonly pids = new Map<string, number>();
+  private readonly reconciler: Reconciler;
+  private readonly metrics: MetricsPublisher;
   private readonly log: Logger;
   private readonly logs: LogStreamer;
   private client?: MqttClient;
-  private desired?: DesiredState;
-  private docker: DockerHealth = { reachable: false, error: 'not checked yet' };
-  private replicaErrors = new Map<string, string>();
   private intervalMs: number;
-  /** Docker's container list as of the last reconcile. */
-  private listing: Dockerode.ContainerInfo[] = [];
-  private timer?: NodeJS.Timeout;
-  private reconciling?: Promise<void>;
-  private reconcileAgain = false;
-  private eventsStream?: NodeJS.ReadableStream;
+  private reconcileTimer?: NodeJS.Timeout;
+  /** Desired states are saved one after the other, newest last. */
+  private saving: Promise<void> = Promise.resolve();
+  private lastReport = '';
   private stopped = false;
   invalidMessages = 0;
 
   constructor(private readonly options: AgentOptions) {
     this.log = options.logger;
     const docker = dockerFromUrl(options.dockerUrl);
-    this.runtime = new DockerRuntime(docker, options.cluster, options.nodeId);
+    const runtime = new DockerRuntime(docker, options.cluster, options.nodeId);
     this.store = new DesiredStore(options.stateDir);
-    this.nodeMetrics = new NodeMetricsCollector(options.nodeId);
-    this.containerMetrics = new ContainerMetricsCollector(docker, options.nodeId);
     this.intervalMs = options.metricsIntervalMs;
+    this.reconciler = new Reconciler({
+      runtime,
+      cluster: options.cluster,
+      nodeId: options.nodeId,
+      log: this.log,
+      pullStallMs: options.pullStallMs,
+      report: (state) => this.publishState(state),
+    });
+    this.metrics = new MetricsPublisher({
+      nodeId: options.nodeId,
+      cluster: options.cluster,
+      runtime,
+      log: this.log,
+      publish: (topic, payload) => {
+        if (this.client?.connected) this.client.publish(topic, payload);
+      },
+      latestListing: () => this.reconciler.latestListing(),
+    });
     this.logs = new LogStreamer(docker, () => this.client, options.cluster, options.nodeId, this.log);
   }
 
@@ -87,29 +84,35 @@ export class Agent {
       throw new InfrastructureError(`another agent for node ${this.options.nodeId} is running (pid ${other})`, `stop it first: kill ${other}`);
     }
     await writeAgentPid(this.options.stateDir);
-    this.desired = await this.store.load();
-    if (this.desired) {
-      this.intervalMs = this.desired.settings.metrics_interval_ms;
-      this.log.info({ revision: this.desired.revision, replicas: this.desired.replicas.length }, 'loaded last desired state from disk');
+    const saved = await this.store.load();
+    if (saved.state) {
+      this.intervalMs = saved.state.settings.metrics_interval_ms;
+      this.log.info({ revision: saved.state.revision, replicas: saved.state.replicas.length }, 'loaded last desired state from disk');
+      this.reconciler.setDesired(saved.state);
+    } else if (saved.problem) {
+      // Running nothing would remove every container: touch nothing until the control plane speaks.
+      this.log.error({ problem: saved.problem }, 'no usable desired state on disk; containers left as they are until the control plane sends one');
     }
     this.connect();
-    this.scheduleTick(0);
+    this.metrics.start(this.intervalMs);
+    this.scheduleReconcile();
+    void this.reconciler.requestPass();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    (this.eventsStream as { destroy?: () => void } | undefined)?.destroy?.();
+    clearTimeout(this.reconcileTimer);
+    this.metrics.stop();
     this.logs.stopAll();
-    await this.reconciling;
+    await this.reconciler.stop();
+    await this.saving;
     const client = this.client;
     if (client?.connected) {
-      await client.publishAsync(topics.status(this.options.nodeId), encode(this.status('offline', 'agent stopped')), {
-        retain: true,
-        qos: 1,
-      });
+      await client
+        .publishAsync(topics.status(this.options.nodeId), encode(this.status('offline', 'agent stopped')), { retain: true, qos: 1 })
+        .catch(() => undefined);
     }
-    await client?.endAsync();
+    await client?.endAsync().catch(() => undefined);
     await removeAgentPid(this.options.stateDir);
   }
 
@@ -147,11 +150,12 @@ export class Agent {
       this.log.info({ broker: this.options.mqttUrl }, 'connected to MQTT');
       client.publish(topics.status(nodeId), encode(this.status('online')), { retain: true, qos: 1 });
       client.subscribe([topics.desired(nodeId), topics.logsRequest(nodeId), topics.logsControl(nodeId)], { qos: 1 });
+      void this.reconciler.requestPass();
     });
     client.on('offline', () => this.log.warn('MQTT broker unreachable; keeping containers as they are and retrying'));
     client.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'MQTT error'));
     client.on('message', (topic, payload) => {
-      if (topic === topics.desired(nodeId)) void this.onDesired(payload);
+      if (topic === topics.desired(nodeId)) this.onDesired(payload);
       else if (topic === topics.logsRequest(nodeId)) this.onLogsRequest(payload);
       else if (topic === topics.logsControl(nodeId)) {
         const control = decode(logsControlSchema, payload);
@@ -171,7 +175,7 @@ export class Agent {
     void this.logs.serve(request.value);
   }
 
-  private async onDesired(payload: Buffer): Promise<void> {
+  private onDesired(payload: Buffer): void {
     const decoded = decode(desiredStateSchema, payload);
     if (!decoded.ok) {
       this.invalidMessages++;
@@ -179,216 +183,44 @@ export class Agent {
       return;
     }
     const desired = decoded.value;
-    if (desired.node_id !== this.options.nodeId || desired.cluster !== this.options.cluster) {
-      this.invalidMessages++;
-      this.log.warn({ node: desired.node_id, cluster: desired.cluster }, 'ignored a desired state meant for another node');
+    const verdict = judgeDesired(this.reconciler.desiredState, desired, { nodeId: this.options.nodeId, cluster: this.options.cluster });
+    if (!verdict.apply) {
+      if (verdict.reason === 'foreign') {
+        this.invalidMessages++;
+        this.log.warn({ node: desired.node_id, cluster: desired.cluster }, 'ignored a desired state meant for another node');
+      } else if (desired.revision < this.reconciler.revision) {
+        this.log.warn({ revision: desired.revision, current: this.reconciler.revision }, 'ignored an older desired state');
+      }
       return;
-    }
-    if (this.desired && desired.revision === this.desired.revision) return;
-    this.desired = desired;
-    if (desired.settings.metrics_interval_ms !== this.intervalMs) {
-      this.intervalMs = desired.settings.metrics_interval_ms;
-      this.scheduleTick(0);
     }
     this.log.info({ revision: desired.revision, replicas: desired.replicas.length }, 'new desired state');
-    await this.store.save(desired).catch((err) => this.log.error({ err: errorMessage(err) }, 'cannot save desired state'));
-    void this.requestReconcile();
+    this.reconciler.setDesired(desired);
+    if (desired.settings.metrics_interval_ms !== this.intervalMs) {
+      this.intervalMs = desired.settings.metrics_interval_ms;
+      this.metrics.setInterval(this.intervalMs);
+      this.scheduleReconcile();
+    }
+    // Saved in arrival order; a failed save is retried by the next desired state, the running one is in memory.
+    this.saving = this.saving.then(() => this.store.save(desired).catch((err) => this.log.error({ err: errorMessage(err) }, 'cannot save desired state')));
   }
 
-  private scheduleTick(delayMs: number): void {
-    clearTimeout(this.timer);
+  /** A pass every interval besides those Docker events and desired states trigger: the safety net. */
+  private scheduleReconcile(): void {
+    clearTimeout(this.reconcileTimer);
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), delayMs);
+    this.reconcileTimer = setTimeout(() => {
+      void this.reconciler.requestPass();
+      this.scheduleReconcile();
+    }, this.intervalMs);
   }
 
-  /** Reconcile, then metrics from the container list the reconcile just read: one Docker list per tick. */
-  private async tick(): Promise<void> {
-    const startedAt = Date.now();
-    await this.requestReconcile();
-    await this.publishMetrics().catch((err) => this.log.warn({ err: errorMessage(err) }, 'metrics cycle failed'));
-    this.scheduleTick(Math.max(0, this.intervalMs - (Date.now() - startedAt)));
-  }
-
-  /** One reconcile at a time; a request during a run makes exactly one more run. */
-  requestReconcile(): Promise<void> {
-    if (this.reconciling) {
-      this.reconcileAgain = true;
-      return this.reconciling;
-    }
-    this.reconciling = this.reconcileLoop().finally(() => (this.reconciling = undefined));
-    return this.reconciling;
-  }
-
-  private async reconcileLoop(): Promise<void> {
-    do {
-      this.reconcileAgain = false;
-      await this.reconcile().catch((err) => this.log.error({ err: errorMessage(err) }, 'reconcile failed'));
-    } while (this.reconcileAgain && !this.stopped);
-  }
-
-  private async reconcile(): Promise<void> {
-    const wasReachable = this.docker.reachable;
-    try {
-      this.listing = await this.runtime.listAll();
-    } catch (err) {
-      this.listing = [];
-      this.docker = { reachable: false, error: errorMessage(err) };
-      if (wasReachable) this.log.error({ error: this.docker.error }, 'Docker unreachable; retrying every interval');
-      this.publishState([]);
-      return;
-    }
-    if (!wasReachable) {
-      // The version is asked once per (re)connection, not at every tick.
-      this.docker = await this.runtime.health();
-      this.watchDockerEvents();
-    }
-    const actions = planReconcile(this.desired?.replicas ?? [], this.runtime.managedOf(this.listing));
-    for (const action of actions) {
-      if (this.stopped) return;
-      await this.apply(action);
-    }
-    if (actions.length) this.listing = await this.runtime.listAll();
-    this.publishState(this.runtime.managedOf(this.listing));
-  }
-
-  private async apply(action: ReconcileAction): Promise<void> {
-    if (action.kind === 'remove') {
-      this.log.info({ container: action.name }, 'removing container that is no longer desired');
-      await this.runtime.remove(action.containerId);
-      return;
-    }
-    const { replica } = action;
-    this.replicaErrors.delete(replica.name);
-    try {
-      if (action.kind === 'start') {
-        this.log.info({ container: replica.name }, 'starting stopped container');
-        await this.runtime.start(action.containerId);
-        return;
-      }
-      if (!(await this.ensureImage(replica.container.image))) return;
-      if (action.kind === 'replace') {
-        this.log.info({ container: replica.name, spec: replica.spec_hash }, 'spec changed: replacing container');
-        await this.runtime.remove(action.containerId);
-      } else {
-        this.log.info({ container: replica.name }, 'creating container');
-      }
-      await this.runtime.createAndStart(replica);
-    } catch (err) {
-      this.replicaErrors.set(replica.name, errorMessage(err));
-      this.log.error({ container: replica.name, err: errorMessage(err) }, 'cannot run replica');
-    }
-  }
-
-  /** True when the image is here; a failed pull is remembered, reported and retried with backoff. */
-  private async ensureImage(image: string): Promise<boolean> {
-    if (await this.runtime.hasImage(image)) return true;
-    if (!this.pulls.canTry(image)) return false;
-    this.log.info({ image }, 'pulling image');
-    try {
-      await this.runtime.pull(image);
-      this.pulls.succeeded(image);
-      return true;
-    } catch (err) {
-      this.pulls.failed(image, errorMessage(err));
-      this.log.error({ image, err: errorMessage(err) }, 'pull failed; retrying with backoff');
-      return false;
-    }
-  }
-
-  private publishState(actual: ManagedContainer[]): void {
-    const byName = new Map(actual.map((c) => [c.name, c]));
-    const replicas: ReplicaState[] = (this.desired?.replicas ?? []).map((replica) => {
-      const container = byName.get(replica.name);
-      const error = this.replicaErrors.get(replica.name) ?? this.pulls.error(replica.container.image);
-      if (!container) {
-        return {
-          service: replica.service,
-          replica: replica.replica,
-          name: replica.name,
-          state: error ? 'error' : 'missing',
-          health: 'none',
-          spec_hash: replica.spec_hash,
-          error,
-        };
-      }
-      return {
-        service: replica.service,
-        replica: replica.replica,
-        name: replica.name,
-        container_id: container.id,
-        state: container.state,
-        health: container.health,
-        spec_hash: container.specHash,
-        error: container.specHash === replica.spec_hash ? undefined : error,
-      };
-    });
-    const state: NodeState = {
-      node_id: this.options.nodeId,
-      timestamp: new Date().toISOString(),
-      revision: this.desired?.revision ?? -1,
-      docker: this.docker,
-      replicas,
-    };
+  private publishState(state: NodeState): void {
     this.client?.publish(topics.state(this.options.nodeId), encode(state), { qos: 0 });
-  }
-
-  /** Docker tells us at once when a container dies or is removed, so healing does not wait a tick. */
-  private watchDockerEvents(): void {
-    const filters = { type: ['container' as const], event: ['start', 'die', 'destroy', 'stop', 'health_status'], label: [`${LABEL.cluster}=${this.options.cluster}`, `${LABEL.node}=${this.options.nodeId}`] };
-    this.runtime.docker.getEvents({ filters }, (err, stream) => {
-      if (err || !stream || this.stopped) return;
-      this.eventsStream = stream;
-      let debounce: NodeJS.Timeout | undefined;
-      stream.on('data', () => {
-        clearTimeout(debounce);
-        debounce = setTimeout(() => void this.requestReconcile(), 300);
-      });
-      stream.on('error', () => undefined);
-    });
-  }
-
-  private async publishMetrics(): Promise<void> {
-    const client = this.client;
-    const nodeMetrics = await this.nodeMetrics.collect();
-    if (client?.connected) client.publish(topics.nodeMetrics(this.options.nodeId), encode(nodeMetrics));
-    if (!this.docker.reachable) return;
-    const started = performance.now();
-    const running = await this.runningContainers();
-    const batch = await this.containerMetrics.collect(running);
-    if (client?.connected) client.publish(topics.containerMetrics(this.options.nodeId), encode(batch));
-    // `npm run bench:agent` reads this line.
-    this.log.debug({ containers: batch.containers.length, cycleMs: Math.round((performance.now() - started) * 10) / 10 }, 'container metrics cycle');
-  }
-
-  /** Every running container of the node (Otto's and others), with the pid the cgroup reader needs. */
-  private async runningContainers(): Promise<RunningContainer[]> {
-    const list = this.listing.filter((c) => c.State === 'running');
-    const seen = new Set<string>();
-    const containers = await Promise.all(
-      list.map(async (c): Promise<RunningContainer | undefined> => {
-        seen.add(c.Id);
-        const pid = await this.cachedPid(c.Id);
-        if (!pid) return undefined;
-        const ours = c.Labels[LABEL.cluster] === this.options.cluster;
-        return {
-          id: c.Id,
-          name: (c.Names[0] ?? '').replace(/^\//, ''),
-          pid,
-          service: ours ? c.Labels[LABEL.service] : undefined,
-          replica: ours ? Number(c.Labels[LABEL.replica]) : undefined,
-        };
-      }),
-    );
-    for (const id of this.pids.keys()) if (!seen.has(id)) this.pids.delete(id);
-    return containers.filter((c): c is RunningContainer => c !== undefined);
-  }
-
-  /** A container's pid changes only when it restarts, and then its old pid is gone from /proc. */
-  private async cachedPid(id: string): Promise<number> {
-    const known = this.pids.get(id);
-    if (known && (await access(`/proc/${known}`).then(() => true, () => false))) return known;
-    const pid = await this.runtime.pid(id).catch(() => 0);
-    if (pid) this.pids.set(id, pid);
-    return pid;
+    // The last report on disk, for `cluster status` while the control plane is down: only when it changed.
+    const { timestamp: _ignored, ...content } = state;
+    const key = JSON.stringify(content);
+    if (key === this.lastReport) return;
+    this.lastReport = key;
+    this.saving = this.saving.then(() => this.store.saveReport(state).catch(() => undefined));
   }
 }

@@ -1,11 +1,16 @@
 /**
- * The agent's copy of its last desired state on disk. An agent that restarts while the control plane is
- * away still knows what its node must run (edge autonomy).
+ * The agent's state folder on disk: its last desired state, so an agent that restarts while the control
+ * plane is away still knows what its node must run (edge autonomy), and its last report, which `otto
+ * cluster status` shows when the control plane is down. Both may hold environment values: mode 0600.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decode, desiredStateSchema, type DesiredState } from '../protocol/messages.js';
+import { decode, desiredStateSchema, type DesiredState, type NodeState } from '../protocol/messages.js';
 import { writeAtomic } from '../workspace.js';
+
+export type LoadedDesired = { state: DesiredState } | { state: undefined; problem?: string };
+
+export const lastReportFile = (stateDir: string) => join(stateDir, 'state.json');
 
 export class DesiredStore {
   private readonly file: string;
@@ -14,19 +19,26 @@ export class DesiredStore {
     this.file = join(dir, 'desired.json');
   }
 
-  async load(): Promise<DesiredState | undefined> {
+  /** The saved desired state; none when missing, and none with the problem when the file is damaged. */
+  async load(): Promise<LoadedDesired> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
-    } catch {
-      return undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return code === 'ENOENT' ? { state: undefined } : { state: undefined, problem: `cannot read ${this.file}: ${code}` };
     }
     const decoded = decode(desiredStateSchema, text);
-    return decoded.ok ? decoded.value : undefined;
+    return decoded.ok ? { state: decoded.value } : { state: undefined, problem: `${this.file} is damaged (${decoded.error})` };
   }
 
   async save(state: DesiredState): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await writeAtomic(this.file, JSON.stringify(state));
+    await writeAtomic(this.file, JSON.stringify(state), 0o600);
+  }
+
+  async saveReport(state: NodeState): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await writeAtomic(lastReportFile(this.dir), JSON.stringify(state), 0o600);
   }
 }

@@ -35,3 +35,41 @@ export function bytes(value: number): string {
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/** `45s`, `6m`, `2h`: how long ago, without "ago". */
+export function age(iso: string | null | undefined, now = Date.now()): string {
+  return ago(iso, now).replace(/ ago$/, '');
+}
+
+/** A node's lifecycle as a cell: `online`, `unreachable 45s`, `lost 6m`. */
+export function nodeStateLabel(node: { state: 'online' | 'unreachable' | 'lost'; unreachable_since: string | null }): string {
+  return node.state === 'online' ? 'online' : `${node.state} ${age(node.unreachable_since)}`;
+}
+
+/** A replica's state as a cell: `running`, `pulling 45% (12MB/30MB)`, `exited (0)`, `running (stale 45s)`. */
+export function replicaStateLabel(replica: {
+  state: string;
+  exit_code?: number;
+  pull?: { percent?: number; bytes_done?: number; bytes_total?: number };
+  stale?: boolean;
+  reported_at?: string | null;
+}): string {
+  let label = replica.state;
+  if (replica.pull) {
+    const { percent: done, bytes_done: got, bytes_total: total } = replica.pull;
+    const amount = got !== undefined && total ? ` (${bytes(got)}/${bytes(total)})` : '';
+    label = `${replica.state === 'running' ? 'running, ' : ''}pulling${done === undefined ? '' : ` ${done}%`}${amount}`;
+  } else if (replica.exit_code !== undefined && (replica.state === 'exited' || replica.state === 'dead')) {
+    label = `${replica.state} (${replica.exit_code})`;
+  }
+  if (replica.stale) label += ` (stale ${age(replica.reported_at)})`;
+  return label;
+}
+
+/** An error cell with when it is retried: `port is already allocated (retry in 8s)`. */
+export function errorLabel(replica: { error?: string; retry_at?: string }, now = Date.now()): string {
+  if (!replica.error) return '';
+  if (!replica.retry_at) return replica.error;
+  const seconds = Math.max(0, Math.round((Date.parse(replica.retry_at) - now) / 1000));
+  return `${replica.error} (retry in ${seconds}s)`;
+}

@@ -72,6 +72,12 @@ service
   .option('-d, --detach', 'queue the restart and return at once')
   .action(async (name: string, _opts, cmd: Command) => (await import('./commands/service.js')).restart(globals(cmd), name));
 service
+  .command('rollback')
+  .description('return a service to its previous spec, one batch at a time (like `docker service rollback`)')
+  .argument('<service>')
+  .option('-d, --detach', 'queue the rollback and return at once')
+  .action(async (name: string, _opts, cmd: Command) => (await import('./commands/service.js')).rollback(globals(cmd), name));
+service
   .command('logs')
   .description("print a service's logs, streamed from the agents that run its replicas")
   .argument('<service>')

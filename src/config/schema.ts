@@ -42,6 +42,9 @@ export const metricsSchema = z.strictObject({
 
 export const controlSchema = z.strictObject({
   interval: duration.default('5s').describe('Control loop tick'),
+  lost_after: duration
+    .default('5m')
+    .describe('How long a node may stay unreachable before it is lost and its replicas start on other nodes (nodes[].lost_after overrides it)'),
 });
 
 export const nodeSchema = z.strictObject({
@@ -56,6 +59,7 @@ export const nodeSchema = z.strictObject({
       identity: z.string().min(1).optional().describe('Private key file'),
     })
     .optional(),
+  lost_after: duration.optional().describe('This node is lost after being unreachable this long (default: control.lost_after)'),
 });
 
 export const healthcheckSchema = z.strictObject({
@@ -71,7 +75,16 @@ export const updateSchema = z.strictObject({
   delay: duration.default('0s'),
   monitor: duration.default('5s'),
   failure_action: z.enum(['pause', 'rollback']).default('pause'),
+  order: z
+    .enum(['stop-first', 'start-first'])
+    .default('stop-first')
+    .describe('start-first runs the new container before stopping the old one (only where no host port would collide)'),
 });
+
+/** Signal names Docker accepts for StopSignal, as Compose writes them. */
+const stopSignal = z
+  .string()
+  .regex(/^(SIG)?[A-Z][A-Z0-9+-]*$|^\d{1,2}$/, 'expected a signal name such as "SIGTERM", "SIGINT", "SIGQUIT" or a number');
 
 export const serviceSchema = z.strictObject({
   name: identifier.describe('Unique service name'),
@@ -84,6 +97,8 @@ export const serviceSchema = z.strictObject({
   restart: z.enum(['no', 'always', 'on-failure', 'unless-stopped']).default('unless-stopped'),
   labels: z.record(z.string(), scalar).default({}),
   healthcheck: healthcheckSchema.optional(),
+  stop_signal: stopSignal.optional().describe('Signal that asks a replica to stop (default SIGTERM)'),
+  stop_grace_period: duration.optional().describe('How long a replica may take to stop before it is killed (default 10s)'),
   cpus: z.number().positive().optional().describe('CPU limit, e.g. 0.5'),
   memory: size.optional().describe('Memory limit, e.g. "256m"'),
   replicas: z.number().int().min(0).default(1),
@@ -100,7 +115,7 @@ export const ottoConfigSchema = z.strictObject({
   mqtt: mqttSchema.default({ host: 'localhost', port: 1883, embedded: true }),
   http: httpSchema.default({ listen: '127.0.0.1', port: 7480, metrics_public: false }),
   metrics: metricsSchema.default({ interval: '5s' }),
-  control: controlSchema.default({ interval: '5s' }),
+  control: controlSchema.default({ interval: '5s', lost_after: '5m' }),
   nodes: z.array(nodeSchema).min(1, 'expected at least one node'),
   services: z.array(serviceSchema).default([]),
 });

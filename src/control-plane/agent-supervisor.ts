@@ -38,6 +38,12 @@ export class AgentSupervisor {
     private readonly pretty: boolean,
   ) {}
 
+  /** The node's agent is back online: its next failure starts the backoff over. */
+  healthy(nodeId: string): void {
+    const agent = this.agents.get(nodeId);
+    if (agent) agent.restarts = 0;
+  }
+
   pidOf(nodeId: string): number | undefined {
     return this.agents.get(nodeId)?.child?.pid;
   }
@@ -82,7 +88,7 @@ export class AgentSupervisor {
       if (agent.child !== child) return;
       agent.child = undefined;
       if (this.stopping || !this.agents.has(agent.nodeId)) return;
-      // An agent that ran for a while before dying starts its backoff over.
+      // An agent that ran for a while (or got back online, see healthy()) starts its backoff over.
       agent.restarts = Date.now() - startedAt > 60_000 ? 1 : agent.restarts + 1;
       const delay = Math.min(30_000, 500 * 2 ** (agent.restarts - 1));
       this.log.warn({ node: agent.nodeId, code, signal, retryInMs: delay }, 'agent exited; restarting');

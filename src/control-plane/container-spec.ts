@@ -43,6 +43,11 @@ function healthcheckTest(test: string | string[]): string[] {
   return ['CMD', 'CMD-SHELL', 'NONE'].includes(test[0]!) ? test : ['CMD', ...test];
 }
 
+/** `TERM` and `SIGTERM` are the same signal to Docker; numbers stay numbers. */
+export function normalizeSignal(signal: string): string {
+  return /^\d+$/.test(signal) || signal.startsWith('SIG') ? signal : `SIG${signal}`;
+}
+
 export function containerSpecOf(service: ServiceConfig): ContainerSpec {
   const hc = service.healthcheck;
   return {
@@ -62,5 +67,8 @@ export function containerSpecOf(service: ServiceConfig): ContainerSpec {
     },
     nano_cpus: service.cpus === undefined ? undefined : Math.round(service.cpus * 1e9),
     memory_bytes: service.memory === undefined ? undefined : parseSize(service.memory),
+    // Left out when not set, so a service that never set them keeps its spec hash (and its containers).
+    stop_signal: service.stop_signal === undefined ? undefined : normalizeSignal(service.stop_signal),
+    stop_grace_ms: service.stop_grace_period === undefined ? undefined : parseDuration(service.stop_grace_period),
   };
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writeAtomic } from '../workspace.js';
 import { operationSchema, type ClusterEvent, type Operation } from '../http/schemas.js';
+import { containerSpecSchema } from '../protocol/messages.js';
 import { maxEventId, readLastEvents } from './event-log.js';
 import { EventLogWriter } from './event-log-writer.js';
 
@@ -26,6 +27,23 @@ export const replicaRecordSchema = z.object({
 });
 export type ReplicaRecord = z.infer<typeof replicaRecordSchema>;
 
+/** One spec a service ran or runs; kept so an update can roll back to the previous one. */
+export const specRevisionSchema = z.object({ id: z.number().int(), spec: containerSpecSchema, hash: z.string(), created: z.string() });
+export type SpecRevision = z.infer<typeof specRevisionSchema>;
+
+export const serviceSpecsSchema = z.object({
+  revisions: z.array(specRevisionSchema),
+  /** The revision new replicas get, and the one an update moves every replica to. */
+  current: z.number().int(),
+  /** The revision current replaced: what `otto service rollback` returns to. */
+  previous: z.number().int().optional(),
+  /** Replicas (by index) still on another revision than `current`: an update under way, paused or interrupted. */
+  replicas: z.record(z.string(), z.number().int()),
+  /** The config's spec `config_hash` is not rolled out again (paused or rolled back) until otto.yaml changes it. */
+  hold: z.object({ config_hash: z.string(), state: z.enum(['paused', 'rolled-back']), message: z.string() }).optional(),
+});
+export type ServiceSpecs = z.infer<typeof serviceSpecsSchema>;
+
 const ledgerSchema = z.object({
   version: z.literal(1),
   /** A scale holds while the config still says `config_replicas` for the service. */
@@ -35,10 +53,29 @@ const ledgerSchema = z.object({
   operations: z.array(operationSchema),
   replicas: z.array(replicaRecordSchema),
   next_event_id: z.number().int(),
+  /** Which node each replica (`service#index`) is assigned to: placement is stable across restarts. */
+  assignments: z.record(z.string(), z.string()).default({}),
+  /** Spec revisions per service (updates, rollbacks). */
+  specs: z.record(z.string(), serviceSpecsSchema).default({}),
+  /** The last desired-state revision published to each node: revisions only grow, also across restarts. */
+  desired_revisions: z.record(z.string(), z.number().int()).default({}),
+  /** Replicas moved off a lost node, until that node hands its copy over (handover.ts). */
+  moves: z.array(z.object({ key: z.string(), from: z.string(), to: z.string(), at: z.string() })).default([]),
 });
 export type LedgerData = z.infer<typeof ledgerSchema>;
 
-const empty = (): LedgerData => ({ version: 1, scales: {}, generations: {}, operations: [], replicas: [], next_event_id: 1 });
+const empty = (): LedgerData => ({
+  version: 1,
+  scales: {},
+  generations: {},
+  operations: [],
+  replicas: [],
+  next_event_id: 1,
+  assignments: {},
+  specs: {},
+  desired_revisions: {},
+  moves: [],
+});
 
 export interface LedgerOptions {
   /**
@@ -145,7 +182,7 @@ export class Ledger {
     this.writing = write;
     this.trim();
     this.stats.ledgerWrites++;
-    writeAtomic(this.file, JSON.stringify(this.data))
+    writeAtomic(this.file, JSON.stringify(this.data), 0o600)
       .then(write.resolve, (err: unknown) => {
         this.stats.failedLedgerWrites++;
         if (write.unawaited) this.report(err);

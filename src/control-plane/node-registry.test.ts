@@ -19,7 +19,7 @@ const metrics = (cpu: number): NodeMetrics => ({
 
 describe('NodeRegistry', () => {
   it('is online after an online status and offline after 3 silent intervals', () => {
-    const registry = new NodeRegistry(['a'], 3_000);
+    const registry = new NodeRegistry([{ id: 'a', lostAfterMs: 60_000 }], 3_000, 0);
     expect(registry.isOnline('a', 0)).toBe(false);
     registry.recordStatus(status('online'), 1_000);
     expect(registry.isOnline('a', 3_500)).toBe(true);
@@ -29,14 +29,30 @@ describe('NodeRegistry', () => {
   });
 
   it('goes offline at once on an offline status (the last will)', () => {
-    const registry = new NodeRegistry(['a'], 3_000);
+    const registry = new NodeRegistry([{ id: 'a', lostAfterMs: 60_000 }], 3_000, 0);
     registry.recordStatus(status('online'), 0);
     registry.recordStatus(status('offline'), 10);
     expect(registry.isOnline('a', 20)).toBe(false);
   });
 
+  it('is unreachable, then lost after its lost_after; back online with the next message', () => {
+    const registry = new NodeRegistry([{ id: 'a', lostAfterMs: 60_000 }], 3_000, 0);
+    registry.recordStatus(status('online'), 1_000);
+    expect(registry.lifecycle('a', 5_000)).toEqual({ state: 'unreachable', unreachableSince: 1_000 });
+    expect(registry.lifecycle('a', 61_000).state).toBe('lost');
+    registry.recordMetrics(metrics(1), 70_000);
+    expect(registry.lifecycle('a', 70_001).state).toBe('online');
+  });
+
+  it('seeds what a previous control plane knew without counting it as hearing from the node', () => {
+    const registry = new NodeRegistry([{ id: 'a', lostAfterMs: 60_000 }], 3_000, 100_000);
+    registry.seed('a', { lastSeen: 50_000, state: { node_id: 'a', timestamp: new Date(50_000).toISOString(), revision: 3, docker: { reachable: true }, replicas: [] } });
+    expect(registry.get('a')!.state?.revision).toBe(3);
+    expect(registry.lifecycle('a', 100_500)).toEqual({ state: 'unreachable', unreachableSince: 100_000 });
+  });
+
   it('ignores nodes that are not configured and bounds the history', () => {
-    const registry = new NodeRegistry(['a'], 3_000);
+    const registry = new NodeRegistry([{ id: 'a', lostAfterMs: 60_000 }], 3_000, 0);
     expect(registry.recordStatus({ ...status('online'), node_id: 'zz' })).toBe(false);
     for (let i = 0; i < HISTORY_LENGTH + 10; i++) registry.recordMetrics(metrics(i));
     const history = registry.get('a')!.history;

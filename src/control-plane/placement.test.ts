@@ -45,13 +45,29 @@ describe('placeReplicas', () => {
     expect(where(placeReplicas(c, { previous }))).toEqual(['web.1@pi2', 'web.2@pi1']);
   });
 
-  it('moves an unpinned replica off an unavailable node, and waits when no node is available', () => {
+  it('keeps replicas on an unreachable node: only a lost node gives them up', () => {
     const c = config('  - { name: web, image: x, replicas: 1 }\n  - { name: db, image: x, node: pi1 }');
     const previous = new Map([['web#1', 'pi1']]);
-    const placement = placeReplicas(c, { previous, available: (id) => id !== 'pi1' });
-    expect(where(placement)).toEqual(['web.1@pc', 'db.1@pi1']);
+    // pi1 unreachable: not available for new replicas, but it keeps web#1.
+    const unreachable = placeReplicas(c, { previous, available: (id) => id !== 'pi1', keeps: () => true });
+    expect(where(unreachable)).toEqual(['web.1@pi1', 'db.1@pi1']);
+    // pi1 lost: web#1 moves to an online node; db is pinned and stays.
+    const lost = placeReplicas(c, { previous, available: (id) => id !== 'pi1', keeps: (id) => id !== 'pi1' });
+    expect(where(lost)).toEqual(['web.1@pc', 'db.1@pi1']);
+  });
+
+  it('leaves the replica of a lost node where it was when no other node can take it', () => {
+    const c = config('  - { name: web, image: x, replicas: 1, placement: { constraints: ["zone == barn"] } }');
+    const previous = new Map([['web#1', 'pi2']]);
+    const placement = placeReplicas(c, { previous, available: () => false, keeps: () => false });
+    expect(where(placement)).toEqual(['web.1@pi2']);
+    expect(placement.unplaced).toEqual([]);
+  });
+
+  it('a new replica waits for an online node', () => {
+    const c = config('  - { name: web, image: x, replicas: 1 }');
     const none = placeReplicas(c, { available: () => false });
-    expect(none.unplaced.map((u) => u.reason)).toEqual(['no online node matches (pc, pi1, pi2 offline)']);
+    expect(none.unplaced.map((u) => u.reason)).toEqual(['waiting for a node: no online node matches (pc, pi1, pi2 not online)']);
   });
 
   it('scales with the replica count it is given', () => {

@@ -58,8 +58,13 @@ export interface PlacementInput {
   replicasOf?: (service: ServiceConfig) => number;
   /** Where each replica ran before (key `service#replica`): kept while that node stays usable. */
   previous?: Map<string, string>;
-  /** Whether a node may take replicas now (online, or not yet known at start-up). */
+  /** Whether a node may take new replicas now (online, or not yet known at start-up). */
   available?: (nodeId: string) => boolean;
+  /**
+   * Whether a node keeps the replicas it has: true unless it is lost. An unreachable node keeps them (it is
+   * probably still serving); a lost one keeps them only while no other node can take them.
+   */
+  keeps?: (nodeId: string) => boolean;
 }
 
 export const replicaKey = (service: string, replica: number) => `${service}#${replica}`;
@@ -77,13 +82,15 @@ function hostPorts(service: ServiceConfig): string[] {
 }
 
 /**
- * Places every replica: first keeps each on its previous node while that node is still eligible and
- * usable (placement is stable), then puts the rest on the eligible node with the fewest replicas of the
- * service whose host ports are free.
+ * Places every replica: first keeps each on its previous node while that node is still eligible and not
+ * lost (placement is stable; an unreachable node keeps its replicas), then puts the rest on the online
+ * eligible node with the fewest replicas of the service whose host ports are free. A replica of a lost
+ * node that no other node can take stays where it was.
  */
 export function placeReplicas(config: OttoConfig, input: PlacementInput = {}): Placement {
   const replicasOf = input.replicasOf ?? ((s: ServiceConfig) => s.replicas);
   const available = input.available ?? (() => true);
+  const keeps = input.keeps ?? available;
   const previous = input.previous ?? new Map<string, string>();
   const placement: Placement = { assignments: [], unplaced: [] };
   const portsInUse = new Map<string, Set<string>>(config.nodes.map((n) => [n.id, new Set()]));
@@ -93,18 +100,18 @@ export function placeReplicas(config: OttoConfig, input: PlacementInput = {}): P
     for (const p of ports) portsInUse.get(nodeId)!.add(p);
   };
 
-  const pending: { service: ServiceConfig; replica: number; eligible: NodeConfig[]; ports: string[] }[] = [];
+  const pending: { service: ServiceConfig; replica: number; eligible: NodeConfig[]; ports: string[]; before?: string }[] = [];
   for (const service of config.services) {
     const eligible = candidates(service, config.nodes);
     const ports = hostPorts(service);
     for (let replica = 1; replica <= replicasOf(service); replica++) {
       const before = previous.get(replicaKey(service.name, replica));
-      const stays = eligible.find((n) => n.id === before && (service.node !== undefined || available(n.id)));
+      const stays = eligible.find((n) => n.id === before && (service.node !== undefined || keeps(n.id)));
       if (stays && portsFree(stays.id, ports)) assign(service, replica, stays.id, ports);
-      else pending.push({ service, replica, eligible, ports });
+      else pending.push({ service, replica, eligible, ports, before });
     }
   }
-  for (const { service, replica, eligible, ports } of pending) {
+  for (const { service, replica, eligible, ports, before } of pending) {
     if (eligible.length === 0) {
       const reason = service.node
         ? `node "${service.node}" is not in the cluster`
@@ -114,11 +121,17 @@ export function placeReplicas(config: OttoConfig, input: PlacementInput = {}): P
     }
     // A pinned service has no choice; an unpinned one waits for an online node.
     const usable = service.node ? eligible : eligible.filter((n) => available(n.id));
-    if (usable.length === 0) {
-      placement.unplaced.push({ service: service.name, replica, reason: `no online node matches (${eligible.map((n) => n.id).join(', ')} offline)` });
+    const free = usable.filter((n) => portsFree(n.id, ports));
+    // A lost node keeps its own replica while no other node can take it: it may still be serving.
+    const home = eligible.find((n) => n.id === before);
+    if (free.length === 0 && home && portsFree(home.id, ports)) {
+      assign(service, replica, home.id, ports);
       continue;
     }
-    const free = usable.filter((n) => portsFree(n.id, ports));
+    if (usable.length === 0) {
+      placement.unplaced.push({ service: service.name, replica, reason: `waiting for a node: no online node matches (${eligible.map((n) => n.id).join(', ')} not online)` });
+      continue;
+    }
     if (free.length === 0) {
       placement.unplaced.push({ service: service.name, replica, reason: `host port ${ports.join(', ')} taken on every candidate node (${usable.map((n) => n.id).join(', ')})` });
       continue;

@@ -39,6 +39,9 @@ export class ReplicaTracker {
   observe(report: NodeState, expectedHash: (name: string) => string | undefined): { changes: ReplicaChange[]; containers: ContainerSeen[] } {
     const changes: ReplicaChange[] = [];
     const containers: ContainerSeen[] = [];
+    // A replica no longer in the node's report (scaled away, moved) starts afresh if it comes back.
+    const reported = new Set(report.replicas.map((r) => `${report.node_id}/${r.name}`));
+    for (const key of this.seen.keys()) if (key.startsWith(`${report.node_id}/`) && !reported.has(key)) this.seen.delete(key);
     for (const replica of report.replicas) {
       const key = `${report.node_id}/${replica.name}`;
       const before = this.seen.get(key);

@@ -105,6 +105,10 @@ function implementations(handlers: ApiHandlers): Implementations {
       service(params.name);
       return handlers.restart(params.name, body.rolling);
     },
+    rollback: ({ params }) => {
+      service(params.name);
+      return handlers.rollback(params.name);
+    },
     operations: () => handlers.operations(),
     events: ({ query }) => handlers.events(query.after === undefined ? undefined : Number(query.after)),
   };

@@ -27,6 +27,8 @@ export interface ApiHandlers {
   scale(service: string, replicas: number): Operation;
   /** POST .../restart (202), `rolling` false when the body leaves it out. Same errors as scale. */
   restart(service: string, rolling: boolean): Operation;
+  /** POST .../rollback (202): queue a return to the previous spec. Same errors as scale. */
+  rollback(service: string): Operation;
   /** GET /api/v1/operations: the ledger, oldest first. */
   operations(): Operation[];
   /** GET /api/v1/events?after= and the SSE replay for Last-Event-ID: events with id > afterId, oldest first. */

@@ -121,6 +121,17 @@ export const jsonRoutes = {
     notFound: true,
     success: { status: 202, description: 'the operation, queued', schema: operationSchema },
   },
+  rollback: {
+    method: 'POST',
+    path: '/api/v1/services/{name}/rollback',
+    summary: "Queue a rollback of a service to its previous spec, rolled like an update",
+    description: 'The spec in otto.yaml is then held (not rolled out again) until otto.yaml changes it.',
+    tag: 'services',
+    auth: 'token',
+    params: serviceParamsSchema,
+    notFound: true,
+    success: { status: 202, description: 'the operation, queued', schema: operationSchema },
+  },
   operations: {
     method: 'GET',
     path: '/api/v1/operations',

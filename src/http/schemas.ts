@@ -9,6 +9,10 @@ export const nodeViewSchema = z.object({
   host: z.string(),
   local: z.boolean(),
   online: z.boolean(),
+  /** online; unreachable (missed heartbeats: its replicas stay, shown with their last known state); lost (after lost_after: replicas move). */
+  state: z.enum(['online', 'unreachable', 'lost']),
+  /** When the node stopped answering (null while online). */
+  unreachable_since: z.string().nullable(),
   last_seen: z.string().nullable(),
   agent_version: z.string().nullable(),
   arch: z.string().nullable(),
@@ -21,15 +25,29 @@ export const nodeViewSchema = z.object({
 });
 export type NodeView = z.infer<typeof nodeViewSchema>;
 
-export const replicaViewSchema = replicaStateSchema.extend({ node: z.string() });
+export const replicaViewSchema = replicaStateSchema.extend({
+  node: z.string(),
+  /** The state of the node that runs the replica; on an unreachable node the replica shows its last known state. */
+  node_state: z.enum(['online', 'unreachable', 'lost']),
+  /** The last known state comes from a node that does not answer: it may have changed since `reported_at`. */
+  stale: z.boolean(),
+  /** When the node last reported on this replica. */
+  reported_at: z.string().nullable(),
+});
 export type ReplicaView = z.infer<typeof replicaViewSchema>;
 
 export const serviceViewSchema = z.object({
   name: z.string(),
   image: z.string(),
   desired: z.number().int(),
+  /** Replicas running as last reported, including those on unreachable nodes (`stale` of them). */
   running: z.number().int(),
+  stale: z.number().int(),
   nodes: z.array(z.string()),
+  /** The spec revision new replicas get; replicas still on another are being updated (or the update paused). */
+  revision: z.number().int(),
+  /** Why the spec in otto.yaml is not being rolled out (an update paused or rolled back), null otherwise. */
+  hold: z.string().nullable(),
   state: z.enum(['running', 'starting', 'degraded', 'failing', 'stopped']),
   health: z.enum(['healthy', 'unhealthy', 'starting', 'none']),
   ports: z.array(z.string()),
@@ -41,7 +59,7 @@ export type ServiceView = z.infer<typeof serviceViewSchema>;
 /** A mutating operation on a service: queued, run one at a time in FIFO order, kept in the ledger. */
 export const operationSchema = z.object({
   id: z.string(),
-  kind: z.enum(['scale', 'restart', 'rolling-restart']),
+  kind: z.enum(['scale', 'restart', 'rolling-restart', 'update', 'rollback']),
   service: z.string(),
   replicas: z.number().int().optional().describe('target of a scale'),
   state: z.enum(['queued', 'running', 'succeeded', 'failed', 'paused', 'rolled-back', 'noop']),
@@ -82,6 +100,12 @@ export const clusterEventSchema = z.object({
   kind: z.enum([
     'node-online',
     'node-offline',
+    'node-unreachable',
+    'node-lost',
+    'replica-moved',
+    'replica-released',
+    'remote-agent-ok',
+    'remote-agent-failed',
     'replica-died',
     'replica-healed',
     'drift-found',

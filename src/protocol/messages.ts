@@ -97,6 +97,10 @@ export const containerSpecSchema = z.object({
     .optional(),
   nano_cpus: z.number().int().min(0).optional(),
   memory_bytes: z.number().int().min(0).optional(),
+  /** Docker's StopSignal; absent: SIGTERM. */
+  stop_signal: z.string().min(1).optional(),
+  /** How long a stop waits after the signal before it kills; absent: 10 s (Docker's and Compose's default). */
+  stop_grace_ms: z.number().int().min(0).optional(),
 });
 export type ContainerSpec = z.infer<typeof containerSpecSchema>;
 
@@ -107,6 +111,12 @@ export const replicaSpecSchema = z.object({
   name: z.string().min(1),
   spec_hash: z.string().min(1),
   container: containerSpecSchema,
+  /**
+   * How the agent replaces this replica's container when its spec changes: stop-first (the old one stops,
+   * then the new one starts) or start-first (the new one runs and is ready before the old one stops). The
+   * control plane sends start-first only where no host port would collide. Not part of the spec hash.
+   */
+  update_order: z.enum(['stop-first', 'start-first']).optional(),
 });
 export type ReplicaSpec = z.infer<typeof replicaSpecSchema>;
 
@@ -133,6 +143,19 @@ export const replicaStateSchema = z.object({
   spec_hash: z.string().optional(),
   started_at: z.string().optional(),
   error: z.string().optional(),
+  /** Exit code of a stopped container. */
+  exit_code: z.number().int().optional(),
+  /** The image of the replica's desired spec is being pulled. */
+  pull: z
+    .object({
+      image: z.string(),
+      percent: z.number().min(0).max(100).optional(),
+      bytes_done: z.number().int().min(0).optional(),
+      bytes_total: z.number().int().min(0).optional(),
+    })
+    .optional(),
+  /** After a failure, when the agent tries again (exponential backoff). */
+  retry_at: isoTimestamp.optional(),
 });
 export type ReplicaState = z.infer<typeof replicaStateSchema>;
 
@@ -142,6 +165,10 @@ export const nodeStateSchema = z.object({
   revision: z.number().int().min(-1),
   docker: dockerHealthSchema,
   replicas: z.array(replicaStateSchema),
+  /** Containers of this cluster on the node that are no longer desired: being stopped and removed. */
+  leaving: z
+    .array(z.object({ name: z.string(), service: z.string(), replica: z.number().int(), state: z.string() }))
+    .optional(),
 });
 export type NodeState = z.infer<typeof nodeStateSchema>;
 

@@ -64,8 +64,11 @@ class NodeCard {
 
   update(node: NodeView): void {
     this.root.dataset.online = String(node.online);
-    setText(this.fields.dot!, '', `dot ${node.online ? 'ok' : 'bad'}`);
-    setText(this.fields.state!, node.online ? 'online' : 'offline', `state ${node.online ? 'ok' : 'bad'}`);
+    this.root.dataset.state = node.state;
+    // Unreachable is not gone: its replicas are probably still serving, shown with their last known state.
+    const tone = node.state === 'online' ? 'ok' : node.state === 'unreachable' ? 'warn' : 'bad';
+    setText(this.fields.dot!, '', `dot ${tone}`);
+    setText(this.fields.state!, node.state === 'online' ? 'online' : `${node.state} ${ago(node.unreachable_since).replace(/ ago$/, '')}`, `state ${tone}`);
     setText(this.fields.host!, node.host + (node.local ? ' (local)' : ''));
     setText(this.fields.agent!, node.agent_version ? `agent ${node.agent_version}${node.arch ? ` · ${node.arch}` : ''} · seen ${ago(node.last_seen)}` : `agent not seen (${ago(node.last_seen)})`);
     setText(
@@ -179,12 +182,14 @@ class ServiceRow {
   update(service: ServiceView): void {
     setText(this.cells.image!, service.image);
     setText(this.cells.desired!, String(service.desired));
-    setText(this.cells.running!, String(service.running), service.running === service.desired ? 'ok' : 'warn');
+    setText(this.cells.running!, service.stale ? `${service.running} (${service.stale} stale)` : String(service.running), service.running === service.desired && !service.stale ? 'ok' : 'warn');
     setText(this.cells.nodes!, service.nodes.join(', ') || '–');
-    setText(this.cells.state!, service.state, `pill ${service.state}`);
+    const pulls = service.replicas.filter((r) => r.pull);
+    const pulling = pulls.length ? ` · pulling ${pulls.map((r) => (r.pull!.percent === undefined ? '…' : `${r.pull!.percent}%`)).join(', ')}` : '';
+    setText(this.cells.state!, `${service.state}${pulling}${service.hold ? ' · held' : ''}`, `pill ${service.state}`);
     setText(this.cells.health!, service.health, `pill ${service.health}`);
     setText(this.cells.ports!, service.ports.join(', ') || '–');
-    this.cells.state!.title = service.errors.join('\n');
+    this.cells.state!.title = [...(service.hold ? [service.hold] : []), ...service.errors].join('\n');
     if (!this.edited && document.activeElement !== this.replicas) this.replicas.value = String(service.desired);
   }
 
@@ -246,8 +251,9 @@ function setConnection(state: 'live' | 'lost' | 'connecting'): void {
 // ---- events -------------------------------------------------------------------------------------
 
 function eventClass(kind: ClusterEvent['kind']): string {
-  if (/offline|died|rejected|drift-found|stopped/.test(kind)) return 'bad';
-  if (/online|healed|cleared|started|reloaded/.test(kind)) return 'ok';
+  if (/offline|lost|died|rejected|drift-found|stopped|failed/.test(kind)) return 'bad';
+  if (/unreachable|moved/.test(kind)) return 'warn';
+  if (/online|healed|cleared|started|reloaded|released|-ok/.test(kind)) return 'ok';
   return 'muted';
 }
 

@@ -84,6 +84,8 @@ export class FakeControlPlane implements ApiHandlers {
           host: 'localhost',
           local: true,
           online: true,
+          state: 'online',
+          unreachable_since: null,
           last_seen: latest('edge-1').timestamp,
           agent_version: '0.1.0',
           arch: 'x64',
@@ -124,6 +126,8 @@ export class FakeControlPlane implements ApiHandlers {
           host: '10.0.0.2',
           local: false,
           online: false,
+          state: 'unreachable',
+          unreachable_since: new Date(0).toISOString(),
           last_seen: null,
           agent_version: null,
           arch: null,
@@ -138,11 +142,26 @@ export class FakeControlPlane implements ApiHandlers {
         image: 'otto-test/busybox',
         desired,
         running: 1,
+        stale: 0,
         nodes: ['edge-1'],
+        revision: 1,
+        hold: null,
         state: desired === 1 ? 'running' : 'degraded',
         health: 'healthy',
         ports: name === 'web' ? ['127.0.0.1:8080:80'] : [],
-        replicas: [{ service: name, replica: 1, name: `fake-${name}-1`, state: 'running', health: 'healthy', node: 'edge-1' }],
+        replicas: [
+          {
+            service: name,
+            replica: 1,
+            name: `fake-${name}-1`,
+            state: 'running',
+            health: 'healthy',
+            node: 'edge-1',
+            node_state: 'online',
+            stale: false,
+            reported_at: latest('edge-1').timestamp,
+          },
+        ],
         errors: [],
       })),
       drift: this.desired.get('web')! > 1 ? [{ service: 'web', desired: this.desired.get('web')!, running: 1, since: new Date(0).toISOString() }] : [],
@@ -172,6 +191,10 @@ export class FakeControlPlane implements ApiHandlers {
 
   restart(service: string, rolling: boolean): Operation {
     return this.enqueue({ kind: rolling ? 'rolling-restart' : 'restart', service });
+  }
+
+  rollback(service: string): Operation {
+    return this.enqueue({ kind: 'rollback', service });
   }
 
   operations(): Operation[] {

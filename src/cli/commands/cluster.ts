@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, parseConfig } from '../../config/load.js';
+import { loadConfig } from '../../config/load.js';
 import { isLocalNode } from '../../config/nodes.js';
 import type { OttoConfig } from '../../config/schema.js';
 import { InfrastructureError, UsageError, errorMessage } from '../../errors.js';
@@ -11,8 +11,8 @@ import { ApiClient } from '../../http/client.js';
 import { clusterStatusSchema, type ClusterStatus } from '../../http/schemas.js';
 import { Workspace, isProcessAlive, isProcessRunning } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
-import { loadConfigNotingEnv, loadRunningConfig, runningEnv, saveEnvUnlessRunning } from '../running-config.js';
-import { ago, percent, printJson, table } from '../format.js';
+import { loadConfigNotingEnv, loadRunningConfig, saveEnvUnlessRunning } from '../running-config.js';
+import { ago, nodeStateLabel, percent, printJson, table } from '../format.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -191,7 +191,8 @@ async function removeContainers(
     const runtime = new DockerRuntime(dockerFromUrl(node.docker_url), config.cluster.name, node.id);
     try {
       const containers = await runtime.listManaged();
-      await Promise.all(containers.map((c) => runtime.remove(c.id)));
+      // Gracefully, as `docker compose down` does: each container's stop signal, then its grace period.
+      await Promise.all(containers.map((c) => runtime.stopAndRemove(c.id)));
       perNode.push({ node: node.id, count: containers.length });
     } catch (err) {
       failures.push(`node ${node.id}: ${errorMessage(err)}`);
@@ -227,29 +228,18 @@ export async function status(options: GlobalOptions & { json?: boolean }): Promi
   if (!workspace.isInitialized()) {
     throw new UsageError(`cluster not initialized (no ${workspace.dir})`, 'run `otto cluster init`');
   }
-  const snapshot = parseConfig(readFileSync(workspace.snapshotPath, 'utf8'), workspace.snapshotPath, await runningEnv(workspace));
-  if (options.json) {
-    printJson({ running: false, cluster: { name: snapshot.cluster.name }, nodes: snapshot.nodes, services: snapshot.services });
-    return;
-  }
-  say(`cluster "${snapshot.cluster.name}" is stopped (initialized config ${workspace.snapshotPath})`);
-  say();
-  say(table(['NODE', 'HOST', 'STATE'], snapshot.nodes.map((n) => [n.id, n.host, 'stopped'])));
-  say();
-  say(
-    table(
-      ['SERVICE', 'IMAGE', 'REPLICAS', 'NODE', 'PORTS'],
-      snapshot.services.map((s) => [s.name, s.image, s.replicas, s.node ?? '-', s.ports.join(',') || '-']),
-    ),
-  );
-  say();
-  say('start it with `otto cluster start`');
+  const { statusWhileDown } = await import('../status-while-down.js');
+  await statusWhileDown(workspace, Boolean(options.json));
 }
 
-function printStatus(live: ClusterStatus): void {
+export function printStatus(live: ClusterStatus, header?: string): void {
   const { cluster } = live;
   const online = live.nodes.filter((n) => n.online).length;
-  say(`cluster "${cluster.name}" running (control plane pid ${cluster.pid}, since ${ago(cluster.started_at)}), ${online}/${live.nodes.length} nodes online`);
+  const away = ['unreachable', 'lost'].map((state) => [state, live.nodes.filter((n) => n.state === state).length] as const).filter(([, n]) => n > 0);
+  say(
+    header ??
+      `cluster "${cluster.name}" running (control plane pid ${cluster.pid}, since ${ago(cluster.started_at)}), ${online}/${live.nodes.length} nodes online${away.map(([state, n]) => `, ${n} ${state}`).join('')}`,
+  );
   say(`MQTT ${cluster.mqtt_url}${cluster.embedded_broker ? ' (embedded)' : ''}`);
   say();
   say(
@@ -257,7 +247,7 @@ function printStatus(live: ClusterStatus): void {
       ['NODE', 'STATE', 'LAST SEEN', 'CPU', 'MEMORY', 'DISK', 'DOCKER'],
       live.nodes.map((n) => [
         n.id,
-        n.online ? 'online' : 'offline',
+        nodeStateLabel(n),
         ago(n.last_seen),
         percent(n.metrics?.cpu_percent),
         percent(n.metrics?.memory_percent),
@@ -270,7 +260,15 @@ function printStatus(live: ClusterStatus): void {
   say(
     table(
       ['SERVICE', 'DESIRED', 'RUNNING', 'NODE', 'STATE', 'HEALTH', 'PORTS'],
-      live.services.map((s) => [s.name, s.desired, s.running, s.nodes.join(',') || '-', s.state, s.health, s.ports.join(',') || '-']),
+      live.services.map((s) => [
+        s.name,
+        s.desired,
+        s.stale > 0 ? `${s.running} (${s.stale} stale)` : s.running,
+        s.nodes.join(',') || '-',
+        s.state,
+        s.health,
+        s.ports.join(',') || '-',
+      ]),
     ),
   );
   if (live.operation) {
@@ -286,6 +284,7 @@ function printStatus(live: ClusterStatus): void {
   const problems = [
     ...(live.cluster.config_error ? [`otto.yaml edit rejected, previous config still running: ${live.cluster.config_error}`] : []),
     ...live.nodes.filter((n) => n.docker && !n.docker.reachable).map((n) => `node ${n.id}: Docker unreachable: ${n.docker?.error}`),
+    ...live.services.filter((s) => s.hold).map((s) => `${s.name}: ${s.hold} (otto.yaml's spec is not rolled out again until you change it)`),
     ...live.services.flatMap((s) => s.errors),
   ];
   if (problems.length) {

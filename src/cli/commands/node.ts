@@ -6,7 +6,7 @@ import { InfrastructureError, UsageError } from '../../errors.js';
 import type { ClusterStatus } from '../../http/schemas.js';
 import { Workspace } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
-import { ago, bytes, percent, printJson, table } from '../format.js';
+import { ago, bytes, nodeStateLabel, percent, printJson, table } from '../format.js';
 import { fetchStatus } from './cluster.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -21,7 +21,7 @@ export async function list(options: GlobalOptions & { json?: boolean }): Promise
       host: node.host,
       connection: isLocalNode(node) ? 'local' : `ssh ${node.user}@${node.host}`,
       ssh_state: view?.ssh_state ?? null,
-      state: !live ? 'stopped' : view?.online ? 'online' : 'offline',
+      state: !live ? 'stopped' : view ? nodeStateLabel(view) : 'unknown',
       last_seen: view?.last_seen ?? null,
       agent_version: view?.agent_version ?? null,
       arch: view?.arch ?? null,
@@ -57,7 +57,7 @@ function renderMetrics(status: ClusterStatus, nodeId?: string): string {
         const m = n.metrics;
         return [
           n.id,
-          n.online ? 'online' : 'offline',
+          nodeStateLabel(n),
           percent(m?.cpu_percent),
           percent(m?.memory_percent),
           m ? `${Math.round(m.memory_used_mb)}/${Math.round(m.memory_total_mb)} MB` : '-',

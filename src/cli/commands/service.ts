@@ -7,7 +7,7 @@ import { ApiClient } from '../../http/client.js';
 import { clusterStatusSchema, operationSchema, type ClusterStatus, type Operation, type ServiceView } from '../../http/schemas.js';
 import { Workspace } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
-import { printJson, table } from '../format.js';
+import { errorLabel, printJson, replicaStateLabel, table } from '../format.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -45,9 +45,10 @@ export async function ps(options: GlobalOptions & { json?: boolean }, name: stri
   say(
     table(
       ['CONTAINER', 'NAME', 'NODE', 'STATE', 'HEALTH', 'ERROR'],
-      service.replicas.map((r) => [r.container_id?.slice(0, 12) ?? '-', r.name, r.node, r.state, r.health, r.error ?? '']),
+      service.replicas.map((r) => [r.container_id?.slice(0, 12) ?? '-', r.name, r.node, replicaStateLabel(r), r.health, errorLabel(r)]),
     ),
   );
+  if (service.hold) say(`! ${service.hold}`);
   for (const error of service.errors.filter((e) => e.includes('not placed'))) say(`! ${error}`);
 }
 
@@ -119,6 +120,17 @@ export async function restart(options: GlobalOptions & { rolling?: boolean; deta
     return;
   }
   report(await follow(client, op, `${name} ${options.rolling ? 'rolling restart' : 'restart'}`));
+}
+
+export async function rollback(options: GlobalOptions & { detach?: boolean }, name: string): Promise<void> {
+  const { client } = await connect(options);
+  findService(await fetchStatus(client), name);
+  const op = await client.post(`/api/v1/services/${encodeURIComponent(name)}/rollback`, {}, operationSchema);
+  if (options.detach) {
+    say(`${name}: rollback queued (operation ${op.id})`);
+    return;
+  }
+  report(await follow(client, op, `${name} rollback`));
 }
 
 export async function logs(options: GlobalOptions & { follow?: boolean; tail?: string; replica?: string }, name: string): Promise<void> {
