@@ -219,7 +219,7 @@ export interface Netns {
  * from inside, 127.0.0.1 is the namespace's own loopback, so a node there cannot reach a broker that
  * listens on this machine's loopback.
  */
-export function createNetns(index: number): Netns {
+export function createNetns(index: number, options: { defaultRoute?: boolean } = {}): Netns {
   const tag = `${process.pid % 10000}${index}`;
   const name = `otto-test-${tag}`;
   const hostIf = `ottoh${tag}`.slice(0, 15);
@@ -250,6 +250,8 @@ export function createNetns(index: number): Netns {
   ip('netns', 'exec', name, 'ip', 'addr', 'add', `${nodeAddress}/30`, 'dev', nodeIf);
   ip('netns', 'exec', name, 'ip', 'link', 'set', nodeIf, 'up');
   ip('netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up');
+  // Everything else through this machine: the namespace reaches addresses local to it (see addLoopbackAddress).
+  if (options.defaultRoute) ip('netns', 'exec', name, 'ip', 'route', 'add', 'default', 'via', hostAddress);
   return {
     name,
     hostAddress,
@@ -268,6 +270,27 @@ export function createNetns(index: number): Netns {
       }
       try {
         ip('route', 'del', 'unreachable', subnet, 'metric', '4000');
+      } catch {
+        // already removed
+      }
+    },
+  };
+}
+
+/**
+ * A /32 on this machine's loopback, picked from the pid (10.213.x.y): an address that nodes in network
+ * namespaces with a default route (createNetns's defaultRoute) reach whichever veth is up, e.g. for a broker
+ * that must stay reachable from one node while another is cut off. 127.0.0.0/8 will not do: the kernel
+ * drops packets for it that arrive from outside.
+ */
+export function addLoopbackAddress(): { address: string; remove(): void } {
+  const address = `10.213.${process.pid % 250}.${1 + (Math.floor(process.pid / 250) % 250)}`;
+  execFileSync('ip', ['addr', 'add', `${address}/32`, 'dev', 'lo'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return {
+    address,
+    remove: () => {
+      try {
+        execFileSync('ip', ['addr', 'del', `${address}/32`, 'dev', 'lo'], { stdio: ['ignore', 'ignore', 'pipe'] });
       } catch {
         // already removed
       }
