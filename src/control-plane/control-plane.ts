@@ -117,7 +117,11 @@ export class ControlPlane implements ApiHandlers {
       config: () => this.config,
       ledger: this.ledger,
       log: log.child({ component: 'desired' }),
-      computePlan: () => this.planner.compute(),
+      computePlan: () => {
+        const now = Date.now();
+        this.noteLifecycles(now);
+        return this.planner.compute(now);
+      },
       planned: (plan) => {
         this.currentPlan = plan;
         this.feed.statusChanged();
@@ -276,11 +280,21 @@ export class ControlPlane implements ApiHandlers {
 
   /** Lifecycle transitions: events, and a new plan (an unreachable node changes nothing; a lost one may). */
   private checkNodes(): void {
-    const now = Date.now();
+    if (this.noteLifecycles(Date.now())) void this.publisher.replan();
+  }
+
+  /**
+   * Records the lifecycle transitions up to `now` (events; when a node came back online); true if any.
+   * Every plan calls it first: a plan made between two heartbeat checks must not move the replicas of a
+   * node before its node-lost event, nor judge a returning node's handover against its previous onlineSince.
+   */
+  private noteLifecycles(now: number): boolean {
+    let changed = false;
     for (const node of this.registry.all()) {
       const { state, unreachableSince } = this.registry.lifecycle(node.id, now);
       const before = this.lifecycles.get(node.id);
       if (state === before) continue;
+      changed = true;
       this.lifecycles.set(node.id, state);
       const silent = unreachableSince === undefined ? '' : ` (last heard ${Math.round((now - unreachableSince) / 1000)}s ago)`;
       if (state === 'online') {
@@ -296,8 +310,8 @@ export class ControlPlane implements ApiHandlers {
       } else {
         void this.event({ kind: 'node-lost', node: node.id, message: `node ${node.id} is lost${silent}: its replicas start on other matching nodes, if any` });
       }
-      void this.publisher.replan();
     }
+    return changed;
   }
 
   private remoteNodeResult(nodeId: string, result: NodeResult): void {

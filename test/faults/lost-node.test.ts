@@ -203,6 +203,15 @@ ${NODES.map((id) => nodeYaml({ id, sshd: sshd.get(id)! })).join('')}services:
    * ready (those go back to `cut`).
    */
   async function outage(cut: NodeId, notReady = 0): Promise<OutageResult> {
+    try {
+      return await cutAndBringBack(cut, notReady);
+    } finally {
+      // A failed assertion must not leave the node cut off for what follows.
+      netns.get(cut)!.setLink(true);
+    }
+  }
+
+  async function cutAndBringBack(cut: NodeId, notReady: number): Promise<OutageResult> {
     const to = other(cut);
     const before = await work.status();
     expect(allServing(before), JSON.stringify(before.services)).toBe(true);
@@ -341,6 +350,8 @@ ${NODES.map((id) => nodeYaml({ id, sshd: sshd.get(id)! })).join('')}services:
     expect(releasedEvents.map((e) => `${e.service}#${e.replica}@${e.node}`).sort()).toEqual(moving.map((key) => `${key}@${cut}`).sort());
     for (const e of releasedEvents) {
       const key = `${e.service}#${e.replica}`;
+      // Decided on a report made after the node was back, never before its node-online event.
+      expect(e.id, key).toBeGreaterThan(onlineEvent!.id);
       expect(e.message, key).toMatch(givenBack.includes(key) ? /stays on .*not ready and is removed/ : /its copy stops gracefully/);
     }
 
