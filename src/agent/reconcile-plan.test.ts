@@ -52,6 +52,16 @@ describe('planReconcile', () => {
     expect(planReconcile([startFirst], [old])).toEqual([{ kind: 'replace', replica: startFirst, old, order: 'start-first' }]);
   });
 
+  it('plans nothing for a replica whose image is still being pulled, but still removes its duplicates', () => {
+    const pulling = { ...replica('web', 1), container: { ...replica('web', 1).container, image: 'slow' } };
+    const waitingForImage = (image: string) => image === 'slow';
+    expect(planReconcile([pulling, replica('api', 1)], [], { waitingForImage })).toEqual([{ kind: 'create', replica: replica('api', 1) }]);
+    const old = container('web', 1, { specHash: 'old', created: 2 });
+    const extra = container('web', 1, { specHash: 'old', state: 'exited' });
+    // The old container keeps serving until the new image is here.
+    expect(planReconcile([pulling], [old, extra], { waitingForImage })).toEqual([{ kind: 'remove', container: extra, reason: 'duplicate' }]);
+  });
+
   it('removes replicas no longer desired, before anything else, as graceful removals', () => {
     const extra = container('web', 3);
     const plan = planReconcile([replica('web', 1), replica('api', 1)], [container('web', 1), extra]);

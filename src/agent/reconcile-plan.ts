@@ -26,6 +26,11 @@ export interface PlanFacts {
   busy?: ReadonlySet<string>;
   /** Containers someone stopped by hand (`docker stop`): `unless-stopped` leaves them stopped, as Docker does. */
   stoppedByHand?: ReadonlySet<string>;
+  /**
+   * Images being pulled, or whose failed pull waits for its retry: a replica that needs one gets no action
+   * until the pull ends (the end triggers a new pass), so the agent does not spin while a registry stalls.
+   */
+  waitingForImage?: (image: string) => boolean;
 }
 
 const replicaKey = (service: string, replica: number) => `${service}#${replica}`;
@@ -58,6 +63,7 @@ export function needsStart(container: ManagedContainer, replica: ReplicaSpec, st
 
 export function planReconcile(desired: ReplicaSpec[], actual: ManagedContainer[], facts: PlanFacts = {}): ReconcileAction[] {
   const busy = facts.busy ?? new Set<string>();
+  const waiting = (replica: ReplicaSpec) => facts.waitingForImage?.(replica.container.image) ?? false;
   const byReplica = new Map<string, ManagedContainer[]>();
   for (const container of actual) {
     const key = replicaKey(container.service, container.replica);
@@ -80,13 +86,13 @@ export function planReconcile(desired: ReplicaSpec[], actual: ManagedContainer[]
     );
     const [best, ...others] = ranked;
     if (!best) {
-      actions.push({ kind: 'create', replica });
+      if (!waiting(replica)) actions.push({ kind: 'create', replica });
       continue;
     }
     const order: UpdateOrder = replica.update_order ?? 'stop-first';
     if (best.specHash !== replica.spec_hash) {
       for (const extra of others) removals.push({ kind: 'remove', container: extra, reason: 'duplicate' });
-      actions.push({ kind: 'replace', replica, old: best, order });
+      if (!waiting(replica)) actions.push({ kind: 'replace', replica, old: best, order });
       continue;
     }
     // An interrupted start-first update: the new container exists but is not ready, the old one still serves.

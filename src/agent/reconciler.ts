@@ -152,7 +152,10 @@ export class Reconciler {
     const actual = runtime.managedOf(list);
     for (const id of this.stoppedByHand) if (!actual.some((c) => c.id === id)) this.stoppedByHand.delete(id);
     // No desired state yet (first start, or a lost file): touch nothing until the control plane speaks.
-    if (this.desired) this.schedule(planReconcile(this.desired.replicas, actual, { busy: this.busy, stoppedByHand: this.stoppedByHand }));
+    if (this.desired) {
+      const waitingForImage = (image: string) => this.waitingForImage(image);
+      this.schedule(planReconcile(this.desired.replicas, actual, { busy: this.busy, stoppedByHand: this.stoppedByHand, waitingForImage }));
+    }
     this.report(actual);
   }
 
@@ -208,6 +211,12 @@ export class Reconciler {
   /** True while the latest desired state still wants this replica at this spec. */
   private stillWanted(replica: ReplicaSpec): boolean {
     return this.desired?.replicas.some((r) => r.name === replica.name && r.spec_hash === replica.spec_hash) ?? false;
+  }
+
+  /** A pull of the image is under way, or failed and waits for its retry: its end (or the periodic pass) plans again. */
+  private waitingForImage(image: string): boolean {
+    const status = this.puller.status(image);
+    return status?.state === 'pulling' || (status?.state === 'failed' && Date.now() < status.retryAt);
   }
 
   /** The image is here; if not, a background pull starts and the replica waits for its end. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReplicaSpec } from '../protocol/messages.js';
 import type { ManagedContainer } from '../runtime/docker.js';
-import { replicaStates, type ReportFacts } from './state-report.js';
+import { leavingContainers, replicaStates, type ReportFacts } from './state-report.js';
 
 const replica = (index: number, hash = 'h2', image = 'img:2'): ReplicaSpec => ({
   service: 'web',
@@ -60,5 +60,28 @@ describe('replicaStates', () => {
     );
     expect(states[0]).toMatchObject({ container_id: 'id-1-h2', spec_hash: 'h2' });
     expect(states[1]).toMatchObject({ state: 'exited', exit_code: 3 });
+  });
+});
+
+describe('leavingContainers', () => {
+  const leaving = (c: ManagedContainer) => ({ name: c.name, service: c.service, replica: c.replica, state: c.state });
+
+  it('lists the containers of replicas no longer desired', () => {
+    const gone = container(3);
+    expect(leavingContainers([replica(1)], [container(1), gone])).toEqual([leaving(gone)]);
+  });
+
+  it('lists the old container of a start-first update once the new one runs, not before', () => {
+    const old = container(1, { specHash: 'h1' });
+    const starting = container(1, { name: 'c-web-1-h2', state: 'created', created: 2 });
+    expect(leavingContainers([replica(1)], [old, starting])).toEqual([]);
+    expect(leavingContainers([replica(1)], [old, { ...starting, state: 'running', health: 'starting' }])).toEqual([]);
+    expect(leavingContainers([replica(1)], [old, { ...starting, state: 'running', health: 'healthy' }])).toEqual([leaving(old)]);
+  });
+
+  it('lists a duplicate of a replica at the desired spec, and nothing of a replica still being pulled', () => {
+    const duplicate = container(1, { id: 'dup', state: 'exited', exitCode: 0 });
+    expect(leavingContainers([replica(1)], [container(1), duplicate])).toEqual([leaving(duplicate)]);
+    expect(leavingContainers([replica(1)], [container(1, { specHash: 'h1' })])).toEqual([]);
   });
 });

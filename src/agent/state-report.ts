@@ -68,8 +68,27 @@ export function replicaStates(desired: ReplicaSpec[], actual: ManagedContainer[]
   });
 }
 
-/** Containers of the cluster on the node whose replica is not desired any more: they are on their way out. */
+/**
+ * Containers of the cluster on the node that are on their way out: those of replicas not desired any more,
+ * and the other copies of a replica whose container at the desired spec runs (the old container a
+ * start-first update stops once the new one is ready, a duplicate). Operations wait until none is left,
+ * so an update is not done while an old container still serves.
+ */
 export function leavingContainers(desired: ReplicaSpec[], actual: ManagedContainer[]): NonNullable<NodeState['leaving']> {
-  const wanted = new Set(desired.map((r) => `${r.service}#${r.replica}`));
-  return actual.filter((c) => !wanted.has(`${c.service}#${c.replica}`)).map((c) => ({ name: c.name, service: c.service, replica: c.replica, state: c.state }));
+  const wanted = new Map(desired.map((r) => [`${r.service}#${r.replica}`, r]));
+  const byReplica = new Map<string, ManagedContainer[]>();
+  for (const c of actual) {
+    const key = `${c.service}#${c.replica}`;
+    byReplica.set(key, [...(byReplica.get(key) ?? []), c]);
+  }
+  const kept = new Set<ManagedContainer>();
+  for (const [key, replica] of wanted) {
+    const containers = byReplica.get(key) ?? [];
+    const serving = representative(replica, containers);
+    // Until the desired spec runs and is ready (healthy, or no healthcheck), every container of the replica may still serve.
+    const ready = serving?.state === 'running' && serving.specHash === replica.spec_hash && (serving.health === 'healthy' || serving.health === 'none');
+    if (ready) kept.add(serving);
+    else for (const c of containers) kept.add(c);
+  }
+  return actual.filter((c) => !kept.has(c)).map((c) => ({ name: c.name, service: c.service, replica: c.replica, state: c.state }));
 }

@@ -208,7 +208,7 @@ class Runner {
 
   /**
    * Waits until each replica of the batch runs its new spec and is healthy (with a healthcheck) or has
-   * kept running for `monitorMs` (without one). A replica that exits, errs or turns unhealthy fails it;
+   * kept running for `monitorMs` (without one), and no old container of the service is left stopping. A replica that exits, errs or turns unhealthy fails it;
    * one whose node is not online is not waited for. Time spent pulling an image does not count.
    */
   private async waitReady(batch: number[], monitorMs: number): Promise<void> {
@@ -247,9 +247,15 @@ class Runner {
           runningSince.set(view.replica, since);
           if (Date.now() - since >= monitorMs) ready++;
         }
-        return ready === batch.length;
+        // An old container still serving (start-first stops it only now) means the batch is not done yet.
+        return ready === batch.length && this.host.leaving(this.name) === 0;
       },
-      () => `timed out waiting for replica(s) ${batch.join(', ')} of ${this.name} to become ${hc ? 'healthy' : 'running'}`,
+      () => {
+        const leaving = this.host.leaving(this.name);
+        return leaving > 0
+          ? `timed out waiting for ${leaving} old container(s) of ${this.name} to stop`
+          : `timed out waiting for replica(s) ${batch.join(', ')} of ${this.name} to become ${hc ? 'healthy' : 'running'}`;
+      },
     );
   }
 

@@ -165,7 +165,7 @@ export const nodeStateSchema = z.object({
   revision: z.number().int().min(-1),
   docker: dockerHealthSchema,
   replicas: z.array(replicaStateSchema),
-  /** Containers of this cluster on the node that are no longer desired: being stopped and removed. */
+  /** Containers of this cluster on the node on their way out (being stopped and removed): those of replicas no longer desired, and the old copy of a replica whose new container is ready. */
   leaving: z
     .array(z.object({ name: z.string(), service: z.string(), replica: z.number().int(), state: z.string() }))
     .optional(),
