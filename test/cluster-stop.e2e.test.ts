@@ -14,6 +14,7 @@ import { createCluster, type TestCluster } from './support/cluster.js';
 const worker = `  - name: worker
     image: ${TEST_IMAGE}
     command: sh -c 'while true; do sleep 1; done'
+    init: true
 `;
 
 /** Runs, and is not an exited process its parent has yet to reap. */

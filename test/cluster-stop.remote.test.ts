@@ -25,7 +25,7 @@ describe('otto cluster stop with a remote node out of reach', () => {
         httpPort: await freePort(),
         local: false,
         nodes: [{ id: 'rpi-01', sshd: rpi }],
-        services: `  - name: there\n    image: ${TEST_IMAGE}\n    node: rpi-01\n    command: sh -c 'while true; do sleep 1; done'\n`,
+        services: `  - name: there\n    image: ${TEST_IMAGE}\n    node: rpi-01\n    command: sh -c 'while true; do sleep 1; done'\n    init: true\n`,
       }),
     );
     const trust = await work.run(['node', 'trust', 'rpi-01', '--yes']);

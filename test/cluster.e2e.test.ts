@@ -41,6 +41,7 @@ services:
     image: ${TEST_IMAGE}
     node: local
     command: httpd -f -p 80 -h /www
+    init: true
     ports: ["127.0.0.1:${webPort}:80"]
     labels: { team: edge }
     environment: { GREETING: "\${GREETING:-hi}" }
@@ -52,6 +53,7 @@ services:
     image: ${TEST_IMAGE}
     node: local
     command: sh -c 'while true; do sleep 1; done'
+    init: true
     memory: 64m
   - name: ghost
     image: otto-test/not-in-any-registry:1
@@ -144,6 +146,8 @@ describe.each([
     expect(web.Config.Env).toContain('GREETING=hi');
     expect(web.HostConfig.RestartPolicy?.Name).toBe('unless-stopped');
     expect(web.Config.Healthcheck?.Test).toEqual(['CMD-SHELL', 'wget -q -O- http://127.0.0.1/ || exit 1']);
+    // init: true (Compose's init): Docker's init process as PID 1 passes stop signals on.
+    expect(web.HostConfig.Init).toBe(true);
     const worker = await docker.getContainer(`${cluster}-worker-1`).inspect();
     expect(worker.HostConfig.Memory).toBe(64 * 1024 * 1024);
     const page = await fetch(`http://127.0.0.1:${webPort}/`);

@@ -55,6 +55,21 @@ describe('the dashboard badges and live updates', () => {
     expect(await page.locator('[data-node="edge-2"]').getAttribute('data-online')).toBe('false');
   });
 
+  it('shows an unreachable node as such, a replica pulling its image with the progress, and a held update', async () => {
+    const edge2 = page.locator('[data-node="edge-2"]');
+    expect(await edge2.getAttribute('data-state')).toBe('unreachable');
+    expect(await edge2.locator('[data-field="state"]').textContent()).toMatch(/^unreachable \d+[smhd]$/);
+    fake.pulls.set('worker', 45);
+    fake.holds.set('web', 'update to spec revision 2 rolled back: replica fake-web-1 is unhealthy');
+    fake.addEvent({ kind: 'node-unreachable', node: 'edge-2', message: 'node edge-2 is unreachable' });
+    const state = (service: string) => page.locator(`[data-service="${service}"] [data-field="state"]`);
+    await expect.poll(() => state('worker').textContent(), { timeout: 5_000 }).toBe('running · pulling 45%');
+    await expect.poll(() => state('web').textContent(), { timeout: 5_000 }).toContain('· held');
+    expect(await state('web').getAttribute('title')).toContain('rolled back: replica fake-web-1 is unhealthy');
+    fake.pulls.clear();
+    fake.holds.clear();
+  });
+
   it('shows the operation under way with i of N, and the scale queue, as they change', async () => {
     expect(await page.textContent('#badge-operation')).toBe('idle');
     expect(await page.textContent('#badge-queue')).toBe('queue empty');

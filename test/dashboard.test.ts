@@ -40,6 +40,7 @@ describe('the dashboard in headless Chromium', () => {
     image: ${TEST_IMAGE}
     node: local
     command: sh -c 'while true; do sleep 1; done'
+    init: true
 `,
     });
     browser = await chromium.launch({

@@ -25,17 +25,20 @@ services:
   - name: web
     image: otto-test/busybox
     command: httpd -f -p 80 -h /www
+    init: true
     healthcheck: { test: "wget -q -O- http://127.0.0.1/ || exit 1", interval: 1s, retries: 2 }
   - name: worker
     image: otto-test/busybox
     replicas: ${opts.workerReplicas ?? 1}
     command: sh -c 'i=0; while true; do i=$$((i+1)); echo "line $$i $$GREETING"; sleep 0.3; done'
+    init: true
     environment: { GREETING: ${opts.greeting ?? 'one'} }
   - name: fragile
     image: otto-test/busybox
     replicas: 2
     volumes: ["${flags}:/flags"]
     command: sh -c 'if [ -f /flags/break-next ]; then rm -f /flags/break-next; touch /tmp/broken; fi; exec httpd -f -p 80 -h /www'
+    init: true
     healthcheck: { test: "test ! -f /tmp/broken && wget -q -O- http://127.0.0.1/", interval: 1s, retries: 2 }
     update: { monitor: 1s, failure_action: ${opts.failureAction ?? 'pause'} }
 `;

@@ -34,6 +34,7 @@ describe('the HTTP API of a running cluster', () => {
     image: ${TEST_IMAGE}
     node: local
     command: sh -c 'while true; do sleep 1; done'
+    init: true
     memory: 32m
 `,
     });

@@ -23,6 +23,7 @@ services:
   - name: slow
     image: otto-test/busybox
     command: sleep 3600
+    init: true
     replicas: 3
     update: { monitor: 3s }
 `,

@@ -27,15 +27,19 @@ services:
     image: otto-test/busybox
     replicas: 2
     command: sh -c 'seq 1 ${NUMBERS}; exec sleep 100000'
+    init: true
   - name: long
     image: otto-test/busybox
     command: sh -c 'echo before; head -c 1048576 /dev/zero | tr "\\0" x; echo; echo after; head -c 1048576 /dev/zero | tr "\\0" y; exec sleep 100000'
+    init: true
   - name: ticker
     image: otto-test/busybox
     command: sh -c 'i=0; while true; do i=$$((i+1)); echo "tick $$i"; sleep 0.2; done'
+    init: true
   - name: big
     image: otto-test/busybox
     command: sh -c 'seq 1 ${BIG_LINES} | awk "{printf \\"%07d %0192d\\\\n\\", \\$$1, 0}"; echo DONE; exec sleep 100000'
+    init: true
 `;
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));

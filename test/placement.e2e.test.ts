@@ -24,15 +24,18 @@ services:
   - name: sensor
     image: otto-test/busybox
     command: sleep 3600
+    init: true
     replicas: 4
     placement: { constraints: ["arch == arm64"] }
   - name: indoor
     image: otto-test/busybox
     command: sleep 3600
+    init: true
     placement: { constraints: ["zone != garage", "zone != barn"] }
   - name: gpu
     image: otto-test/busybox
     command: sleep 3600
+    init: true
     placement: { constraints: ["arch == riscv64"] }
 `,
     );

@@ -32,14 +32,17 @@ describe('a 3-node cluster: local + 2 nodes over SSH', () => {
     image: ${TEST_IMAGE}
     node: local
     command: sh -c 'while true; do sleep 1; done'
+    init: true
   - name: there
     image: ${TEST_IMAGE}
     node: rpi-01
     command: sh -c 'while true; do sleep 1; done'
+    init: true
   - name: yonder
     image: ${TEST_IMAGE}
     node: rpi-02
     command: sh -c 'while true; do sleep 1; done'
+    init: true
 `;
 
   const status = () => work.status();

@@ -31,15 +31,18 @@ describe('remote nodes with broker credentials: no secret on a command line; sto
     image: ${TEST_IMAGE}
     node: local
     command: sh -c 'while true; do sleep 1; done'
+    init: true
   - name: there
     image: ${TEST_IMAGE}
     node: rpi-01
     replicas: 2
     command: sh -c 'while true; do sleep 1; done'
+    init: true
   - name: yonder
     image: ${TEST_IMAGE}
     node: rpi-02
     command: sh -c 'while true; do sleep 1; done'
+    init: true
 `;
 
   const status = () => work.status();

@@ -364,7 +364,7 @@ describe('the remote agent', () => {
         cluster: work.cluster,
         mqttPort: broker.port,
         nodes: [{ id: 'rpi-01', sshd: rpi1 }],
-        services: `  - name: sleeper\n    image: ${TEST_IMAGE}\n    node: rpi-01\n    command: sh -c 'while true; do sleep 1; done'\n`,
+        services: `  - name: sleeper\n    image: ${TEST_IMAGE}\n    node: rpi-01\n    command: sh -c 'while true; do sleep 1; done'\n    init: true\n`,
       }),
       'otto.yaml',
     );

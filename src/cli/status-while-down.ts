@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { runningAgentPid } from '../agent/pid-file.js';
 import { lastReportFile } from '../agent/desired-store.js';
 import { parseConfig } from '../config/load.js';
+import { InfrastructureError } from '../errors.js';
 import type { OttoConfig } from '../config/schema.js';
 import { clusterStatusSchema, type ClusterStatus } from '../http/schemas.js';
 import { nodeStateSchema, type NodeState } from '../protocol/messages.js';
@@ -63,6 +64,7 @@ export async function statusWhileDown(workspace: Workspace, json: boolean): Prom
       last_status: snapshot ?? null,
       agents,
     });
+    if (down) throw downError(info!.pid);
     return;
   }
   if (down) {
@@ -75,6 +77,12 @@ export async function statusWhileDown(workspace: Workspace, json: boolean): Prom
   else printConfig(config);
   say();
   say('start it with `otto cluster start`');
+  // A control plane that died is an infrastructure failure, whatever the agents still do: scripts must see it.
+  if (down) throw downError(info!.pid);
+}
+
+function downError(pid: number): InfrastructureError {
+  return new InfrastructureError(`control plane is down (pid ${pid} is not running)`, 'start it again: `otto cluster start`; containers kept running meanwhile');
 }
 
 function printConfig(config: OttoConfig): void {

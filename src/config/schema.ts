@@ -97,6 +97,7 @@ export const serviceSchema = z.strictObject({
   restart: z.enum(['no', 'always', 'on-failure', 'unless-stopped']).default('unless-stopped'),
   labels: z.record(z.string(), scalar).default({}),
   healthcheck: healthcheckSchema.optional(),
+  init: z.boolean().optional().describe('Run an init process as PID 1 that forwards signals and reaps zombies (Compose init; docker run --init)'),
   stop_signal: stopSignal.optional().describe('Signal that asks a replica to stop (default SIGTERM)'),
   stop_grace_period: duration.optional().describe('How long a replica may take to stop before it is killed (default 10s)'),
   cpus: z.number().positive().optional().describe('CPU limit, e.g. 0.5'),

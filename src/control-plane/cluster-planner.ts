@@ -74,9 +74,12 @@ export class ClusterPlanner {
       assignmentOf: (key) => plan.assignments.get(key),
       lifecycleOf: lifecycle,
       reportedSinceBack: (id) => (registry.get(id)?.stateReceivedAt ?? 0) > (this.host.onlineSince(id) ?? Number.POSITIVE_INFINITY),
-      readyOn: (key, id) => {
+      readinessOn: (key, id) => {
         const r = this.reported(key, id);
-        return lifecycle(id) === 'online' && r?.state === 'running' && (r.health === 'healthy' || r.health === 'none');
+        if (lifecycle(id) !== 'online' || !r) return lifecycle(id) === 'online' ? 'starting' : 'failed';
+        if (r.state === 'running' && (r.health === 'healthy' || r.health === 'none')) return 'ready';
+        if (r.error || r.health === 'unhealthy' || r.state === 'exited' || r.state === 'dead') return 'failed';
+        return 'starting';
       },
       runningOn: (key, id) => this.reported(key, id)?.state === 'running',
     });

@@ -43,3 +43,17 @@ services:
     });
   });
 });
+
+describe('stop and init settings', () => {
+  it('carries init, stop_signal (normalized) and stop_grace_period, and leaves them out when not set', () => {
+    const config = parseConfig(
+      `nodes:\n  - { id: a, host: localhost }\nservices:\n  - { name: db, image: x, init: true, stop_signal: INT, stop_grace_period: 1m30s }\n  - { name: plain, image: x }\n`,
+      'otto.yaml',
+    );
+    expect(containerSpecOf(config.services[0]!)).toMatchObject({ init: true, stop_signal: 'SIGINT', stop_grace_ms: 90_000 });
+    const plain = containerSpecOf(config.services[1]!);
+    expect(plain.init).toBeUndefined();
+    expect(plain.stop_signal).toBeUndefined();
+    expect(plain.stop_grace_ms).toBeUndefined();
+  });
+});

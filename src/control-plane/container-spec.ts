@@ -68,6 +68,7 @@ export function containerSpecOf(service: ServiceConfig): ContainerSpec {
     nano_cpus: service.cpus === undefined ? undefined : Math.round(service.cpus * 1e9),
     memory_bytes: service.memory === undefined ? undefined : parseSize(service.memory),
     // Left out when not set, so a service that never set them keeps its spec hash (and its containers).
+    init: service.init ? true : undefined,
     stop_signal: service.stop_signal === undefined ? undefined : normalizeSignal(service.stop_signal),
     stop_grace_ms: service.stop_grace_period === undefined ? undefined : parseDuration(service.stop_grace_period),
   };

@@ -8,7 +8,7 @@ const facts = (over: Partial<HandoverFacts> & { states?: Record<string, NodeLife
   assignmentOf: () => 'pi2',
   lifecycleOf: (id) => over.states?.[id] ?? 'online',
   reportedSinceBack: () => true,
-  readyOn: () => false,
+  readinessOn: () => 'failed',
   runningOn: () => false,
   ...over,
 });
@@ -22,11 +22,16 @@ describe('planHandover', () => {
   });
 
   it('releases the returning copy once the replacement is ready', () => {
-    const result = planHandover([move], facts({ readyOn: (key, node) => key === 'web#1' && node === 'pi2', runningOn: () => true }));
+    const result = planHandover([move], facts({ readinessOn: (key, node) => (key === 'web#1' && node === 'pi2' ? 'ready' : 'failed'), runningOn: () => true }));
     expect(result).toEqual({ held: new Map(), outcomes: [{ kind: 'released', move }] });
   });
 
-  it('gives the replica back to the returning node when the replacement is not ready and the copy runs', () => {
+  it('keeps both copies while the replacement is still starting, the returning one serving', () => {
+    const result = planHandover([move], facts({ readinessOn: () => 'starting', runningOn: (key, node) => node === 'pi1' }));
+    expect(result).toEqual({ held: new Map([['pi1', ['web#1']]]), outcomes: [] });
+  });
+
+  it('gives the replica back to the returning node when the replacement failed and the copy runs', () => {
     const result = planHandover([move], facts({ runningOn: (key, node) => node === 'pi1' }));
     expect(result.outcomes).toEqual([{ kind: 'given-back', move }]);
   });

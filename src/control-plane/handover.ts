@@ -2,8 +2,9 @@
  * The end of a move off a lost node. When a node is lost, its replicas start on other nodes, but the lost
  * node may still run its copies (it only lost its link). Its desired state keeps them ("held") while it is
  * away, so nothing ever tells it to drop them. When it comes back and has reported, each replica ends with
- * exactly one copy: the replacement if it is ready, and the returning copy is then stopped gracefully;
- * otherwise the replica goes back to the returning node and the replacement is removed. Pure.
+ * exactly one copy: the replacement once it is ready, and the returning copy is then stopped gracefully;
+ * while the replacement is still starting, both stay; if the replacement failed, the replica goes back to the
+ * returning node and the replacement is removed. Pure.
  */
 import type { NodeLifecycle } from './node-lifecycle.js';
 
@@ -20,8 +21,11 @@ export interface HandoverFacts {
   lifecycleOf: (nodeId: string) => NodeLifecycle;
   /** The node has reported what it runs since it came back online. */
   reportedSinceBack: (nodeId: string) => boolean;
-  /** The replica's container on that node runs and is not unhealthy (healthy, or no healthcheck). */
-  readyOn: (key: string, nodeId: string) => boolean;
+  /**
+   * How the replica does on that node: ready (running, healthy or without a healthcheck), starting (its
+   * image pulling, its container starting or waiting for its first healthy check), or failed.
+   */
+  readinessOn: (key: string, nodeId: string) => 'ready' | 'starting' | 'failed';
   runningOn: (key: string, nodeId: string) => boolean;
 }
 
@@ -54,9 +58,11 @@ export function planHandover(moves: Move[], facts: HandoverFacts): Handover {
       hold(move);
       continue;
     }
-    if (facts.readyOn(move.key, move.to)) outcomes.push({ kind: 'released', move });
-    else if (facts.runningOn(move.key, move.from)) outcomes.push({ kind: 'given-back', move });
-    else outcomes.push({ kind: 'released', move });
+    const replacement = facts.readinessOn(move.key, move.to);
+    const returningRuns = facts.runningOn(move.key, move.from);
+    if (replacement === 'ready' || !returningRuns) outcomes.push({ kind: 'released', move });
+    else if (replacement === 'starting') hold(move);
+    else outcomes.push({ kind: 'given-back', move });
   }
   return { held, outcomes };
 }

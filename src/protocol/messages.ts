@@ -97,6 +97,8 @@ export const containerSpecSchema = z.object({
     .optional(),
   nano_cpus: z.number().int().min(0).optional(),
   memory_bytes: z.number().int().min(0).optional(),
+  /** Docker's init process as PID 1 (tini): signals reach the workload. */
+  init: z.boolean().optional(),
   /** Docker's StopSignal; absent: SIGTERM. */
   stop_signal: z.string().min(1).optional(),
   /** How long a stop waits after the signal before it kills; absent: 10 s (Docker's and Compose's default). */

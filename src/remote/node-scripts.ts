@@ -126,8 +126,9 @@ esac
 export const PROBE_MJS = String.raw`// Otto's node probe (uploaded by Otto; safe to delete). Reads a JSON request on standard input:
 // { "docker": "unix:///var/run/docker.sock", "broker": { "url": "mqtt://h:1883", "username": "", "password": "",
 //   "nonce": "..." }, "remove": { "docker": "unix:///var/run/docker.sock", "labels": ["otto.cluster=c", "otto.node=n"] },
-//   "timeoutMs": 5000 } and prints one JSON line of results. "remove" force-removes every container that
-// has all of the labels (at least one is required).
+//   "timeoutMs": 5000 } and prints one JSON line of results. "remove" stops every container that has all of
+// the labels (at least one is required) the way docker stop does (its stop signal, then SIGKILL after its
+// own grace period), then removes it; a container that would not stop is left as it is and reported.
 import http from 'node:http';
 import net from 'node:net';
 
@@ -153,9 +154,9 @@ function dockerTarget(url) {
 }
 
 // One Docker Engine API request; resolves with the status and the body, rejects on a network error.
-function dockerRequest(target, method, path) {
+function dockerRequest(target, method, path, requestTimeoutMs = timeoutMs) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ ...target, path, method, timeout: timeoutMs }, (res) => {
+    const req = http.request({ ...target, path, method, timeout: requestTimeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));
@@ -210,13 +211,22 @@ async function removeContainers(request) {
     const filters = encodeURIComponent(JSON.stringify({ label: labels }));
     const list = await dockerRequest(target, 'GET', '/containers/json?all=1&filters=' + filters);
     if (list.status !== 200) return { ok: false, removed, error: 'list containers: ' + dockerError(list) };
-    // The engine filtered by the labels already; checked again here, since this removes by force.
+    // The engine filtered by the labels already; checked again here, since this stops and removes.
     const ours = JSON.parse(list.body).filter((c) => wanted.every(([key, value]) => c.Labels && c.Labels[key] === value));
     const errors = [];
     await Promise.all(
       ours.map(async (c) => {
         try {
-          const res = await dockerRequest(target, 'DELETE', '/containers/' + encodeURIComponent(c.Id) + '?force=1');
+          const path = '/containers/' + encodeURIComponent(c.Id);
+          // Graceful: the container's own stop signal and grace (StopTimeout, else Docker's 10 s).
+          const info = await dockerRequest(target, 'GET', path + '/json');
+          const graceS = info.status === 200 ? (JSON.parse(info.body).Config.StopTimeout ?? 10) : 10;
+          const stop = await dockerRequest(target, 'POST', path + '/stop?t=' + graceS, graceS * 1000 + 15000);
+          if (stop.status !== 204 && stop.status !== 304 && stop.status !== 404) {
+            errors.push('stop ' + c.Id.slice(0, 12) + ': ' + dockerError(stop));
+            return;
+          }
+          const res = await dockerRequest(target, 'DELETE', path + '?force=1');
           // 404: gone meanwhile.
           if (res.status === 204 || res.status === 404) removed++;
           else errors.push('remove ' + c.Id.slice(0, 12) + ': ' + dockerError(res));

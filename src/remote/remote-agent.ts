@@ -323,7 +323,7 @@ export class RemoteAgent {
    * needs no docker CLI. Stop the agent first, or it creates them again. `removed` counts the containers
    * removed, also when some could not be (`error`).
    */
-  async removeContainers(dockerUrl: string, timeoutMs = 30_000): Promise<{ removed: number; error?: string }> {
+  async removeContainers(dockerUrl: string, timeoutMs = 300_000): Promise<{ removed: number; error?: string }> {
     const labels = [`${LABEL.cluster}=${this.cluster}`, `${LABEL.node}=${this.nodeId}`];
     const result = (await this.probe({ remove: { docker: dockerUrl, labels }, timeoutMs })).remove;
     if (!result) return { removed: 0, error: 'the probe on the node gave no answer about the removal' };

@@ -244,6 +244,7 @@ export class DockerRuntime {
           RestartPolicy: { Name: spec.restart === 'no' ? '' : spec.restart },
           NanoCpus: spec.nano_cpus,
           Memory: spec.memory_bytes,
+          Init: spec.init,
         },
         abortSignal: AbortSignal.timeout(DOCKER_TIMEOUTS.change),
       }),

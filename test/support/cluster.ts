@@ -18,14 +18,18 @@ export interface TestCluster {
   destroy(): Promise<void>;
 }
 
-/** `body` is everything after the cluster/mqtt/http header: metrics, control, nodes, services. */
-export async function createCluster(prefix: string, body: string): Promise<TestCluster> {
+/**
+ * `body` is everything after the cluster/mqtt/http header: metrics, control, nodes, services. With
+ * `externalBroker`, the cluster uses that broker (mqtt.embedded: false) instead of its own.
+ */
+export async function createCluster(prefix: string, body: string, options: { externalBroker?: { port: number } } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), `otto-${prefix}-`));
   const name = `${prefix}${Math.random().toString(36).slice(2, 7)}`;
-  const mqttPort = await freePort();
+  const mqttPort = options.externalBroker?.port ?? (await freePort());
   const httpPort = await freePort();
   const configPath = join(dir, 'otto.yaml');
-  const header = `cluster:\n  name: ${name}\nmqtt:\n  host: 127.0.0.1\n  port: ${mqttPort}\nhttp:\n  port: ${httpPort}\n`;
+  const broker = options.externalBroker ? '  embedded: false\n' : '';
+  const header = `cluster:\n  name: ${name}\nmqtt:\n  host: 127.0.0.1\n  port: ${mqttPort}\n${broker}http:\n  port: ${httpPort}\n`;
   const cluster: TestCluster = {
     dir,
     name,

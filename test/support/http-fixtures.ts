@@ -40,6 +40,10 @@ export class FakeControlPlane implements ApiHandlers {
   ]);
   /** Lets a test make a handler throw something unexpected. */
   failStatus = false;
+  /** Services whose replica is pulling its image, with the percent done. */
+  readonly pulls = new Map<string, number>();
+  /** Services whose update is held, with why. */
+  readonly holds = new Map<string, string>();
 
   constructor() {
     const now = Date.now();
@@ -145,7 +149,7 @@ export class FakeControlPlane implements ApiHandlers {
         stale: 0,
         nodes: ['edge-1'],
         revision: 1,
-        hold: null,
+        hold: this.holds.get(name) ?? null,
         state: desired === 1 ? 'running' : 'degraded',
         health: 'healthy',
         ports: name === 'web' ? ['127.0.0.1:8080:80'] : [],
@@ -160,6 +164,7 @@ export class FakeControlPlane implements ApiHandlers {
             node_state: 'online',
             stale: false,
             reported_at: latest('edge-1').timestamp,
+            ...(this.pulls.has(name) ? { pull: { image: 'otto-test/busybox:2', percent: this.pulls.get(name), bytes_done: 450, bytes_total: 1000 } } : {}),
           },
         ],
         errors: [],

@@ -9,10 +9,13 @@ import { freePort, waitFor } from './cli.js';
 export interface Mosquitto {
   port: number;
   stop(): Promise<void>;
+  /** kill -9: the broker dies without a goodbye, as on a power cut. */
+  kill(): Promise<void>;
 }
 
-export async function startMosquitto(): Promise<Mosquitto> {
-  const port = await freePort();
+/** On a free port, or on `port` (to bring a killed broker back where its clients expect it). */
+export async function startMosquitto(options: { port?: number } = {}): Promise<Mosquitto> {
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'otto-mosquitto-'));
   const configFile = join(dir, 'mosquitto.conf');
   writeFileSync(configFile, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
@@ -30,13 +33,11 @@ export async function startMosquitto(): Promise<Mosquitto> {
     10_000,
     100,
   );
-  return {
-    port,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  const end = (signal: NodeJS.Signals) =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  return { port, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
 }
