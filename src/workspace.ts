@@ -64,6 +64,14 @@ export class Workspace {
   get agentsDir() {
     return join(this.dir, 'agents');
   }
+  /** Every node's broker credential (0600). */
+  get credentialsPath() {
+    return join(this.dir, 'credentials.json');
+  }
+  /** A local node's broker credential for its agent (0600), named on its command line by path only. */
+  agentCredentialsPath(nodeId: string) {
+    return join(this.agentStateDir(nodeId), 'mqtt.json');
+  }
   agentStateDir(nodeId: string) {
     return join(this.agentsDir, nodeId);
   }

@@ -1,14 +1,14 @@
 /**
  * On the embedded broker only the control plane (and the CLI, for logs) may tell an agent what to run:
- * anyone else who reaches the broker can read metrics, but a desired state or a logs request they publish
- * is refused and never reaches the agent.
+ * anonymous clients are refused at connect, and a node's own credential cannot publish a desired state (for
+ * itself or another node): it is refused and never reaches the agent.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/protocol/topics.js';
-import { containersOf, waitFor } from './support/cli.js';
+import { containersOf, nodeLogin, waitFor } from './support/cli.js';
 import { createCluster, type TestCluster } from './support/cluster.js';
 
 describe('the embedded broker keeps the desired state to the control plane', () => {
@@ -45,11 +45,12 @@ describe('the embedded broker keeps the desired state to the control plane', () 
       ],
     });
 
-  it('refuses an anonymous client that publishes a desired state, and the agent runs nothing new', async () => {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${c.mqttPort}`, { reconnectPeriod: 0 });
-    const metrics = new Promise<string>((resolve) => client.once('message', (topic) => resolve(topic)));
-    await client.subscribeAsync(topics.nodeMetrics('local'));
-    expect(await metrics).toBe('otto/nodes/local/metrics/node');
+  it('refuses an anonymous client at connect', async () => {
+    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${c.mqttPort}`, { reconnectPeriod: 0 })).rejects.toThrow(/Not authorized|Bad username or password/);
+  });
+
+  it('refuses a node that publishes a desired state, and the agent runs nothing new', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${c.mqttPort}`, { ...nodeLogin(c.dir, 'local'), clientId: 'rogue', reconnectPeriod: 0 });
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     client.publish(topics.desired('local'), rogueDesired(), { qos: 0, retain: true });
     await closed;
@@ -57,16 +58,23 @@ describe('the embedded broker keeps the desired state to the control plane', () 
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect((await containersOf(c.name, true)).map((x) => x.Labels['otto.service'])).toEqual(['web']);
     const log = readFileSync(join(c.dir, '.otto', 'logs', 'control-plane.log'), 'utf8');
-    expect(log).toContain('refused a publish reserved for the control plane');
+    expect(log).toMatch(/the broker refused a client.*kind=publish.*detail=otto\/nodes\/local\/desired/);
   });
 
-  it('accepts the same message from a client holding the token (so the refusal above is the check, not the message)', async () => {
+  it('accepts the same message from a client holding the token (so the refusal above is the check), and the control plane takes back control', async () => {
     const token = readFileSync(join(c.dir, '.otto', 'token'), 'utf8').trim();
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${c.mqttPort}`, { username: 'otto-control-plane', password: token, reconnectPeriod: 0 });
-    await client.publishAsync(topics.desired('local'), rogueDesired(), { qos: 1 });
-    await waitFor('the agent to run what the privileged client asked', async () =>
-      (await containersOf(c.name, true)).some((x) => x.Labels['otto.service'] === 'rogue'),
-    );
+    const revisions: number[] = [];
+    client.on('message', (_topic, payload) => revisions.push(JSON.parse(payload.toString()).revision));
+    await client.subscribeAsync(topics.state('local'));
+    const rogue = rogueDesired();
+    const rogueRevision = JSON.parse(rogue).revision as number;
+    await client.publishAsync(topics.desired('local'), rogue, { qos: 1 });
+    // The agent took it (it reports that revision)...
+    await waitFor('the agent to report the revision it was sent', async () => revisions.includes(rogueRevision), 30_000, 100);
+    // ...and the control plane, seeing an agent ahead of it, publishes its own desired state above it.
+    await waitFor('the control plane back in charge', async () => revisions.some((r) => r > rogueRevision), 30_000, 100);
+    await waitFor('only web left', async () => (await containersOf(c.name, true)).every((x) => x.Labels['otto.service'] === 'web'), 30_000, 200);
     await client.endAsync();
   });
 

@@ -10,7 +10,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterStatusSchema, type ClusterStatus } from '../src/http/schemas.js';
 import { containerMetricsBatchSchema, nodeMetricsSchema } from '../src/protocol/messages.js';
-import { TEST_IMAGE, containersOf, docker, freePort, isAlive, otto, removeClusterContainers, waitFor } from './support/cli.js';
+import { TEST_IMAGE, brokerLogin, containersOf, docker, freePort, isAlive, nodeLogin, otto, removeClusterContainers, waitFor } from './support/cli.js';
 import { startMosquitto, type Mosquitto } from './support/mosquitto.js';
 
 async function writeCluster(options: { embedded: boolean; mqttPort: number }) {
@@ -175,7 +175,7 @@ describe.each([
   });
 
   it('streams metrics with the seed field names to a plain MQTT subscriber', async () => {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`);
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, brokerLogin(dir));
     const seen = new Map<string, unknown>();
     client.on('message', (topic, payload) => seen.set(topic, JSON.parse(payload.toString())));
     await client.subscribeAsync('otto/nodes/+/metrics/#');
@@ -194,7 +194,8 @@ describe.each([
 
   it('counts an invalid MQTT message and keeps running', async () => {
     const before = (await status()).counters.invalid_messages;
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`);
+    // The node itself sends garbage (a bug, a broken agent): with its own credential.
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, nodeLogin(dir, 'local'));
     await client.publishAsync('otto/nodes/local/metrics/node', '{"node_id": "local", "cpu_percent": "lots"}');
     await client.publishAsync('otto/nodes/local/state', 'not json at all');
     await client.endAsync();

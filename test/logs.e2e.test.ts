@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CUT_MARKER, MAX_LINE_BYTES } from '../src/agent/log-chunking.js';
-import { privilegedCredentials } from '../src/protocol/broker-auth.js';
+import { controlPlaneCredentials } from '../src/protocol/broker-auth.js';
 import { cliPath, waitFor } from './support/cli.js';
 import { createCluster, type TestCluster } from './support/cluster.js';
 
@@ -176,7 +176,7 @@ describe('service logs', () => {
 
   it("stops the agent's reading when the CLI is killed mid-stream", async () => {
     const token = readFileSync(join(c.dir, '.otto', 'token'), 'utf8').trim();
-    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${c.mqttPort}`, privilegedCredentials({ embedded: true }, token));
+    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${c.mqttPort}`, controlPlaneCredentials(token));
     let chunks = 0;
     watcher.on('message', () => chunks++);
     await watcher.subscribeAsync('otto/logs/+', { qos: 0 });

@@ -126,9 +126,9 @@ describe("the README's quick start on examples/otto.yaml", () => {
   });
 
   it("the metrics stream reaches the README's mosquitto_sub", async () => {
-    const topic = /mosquitto_sub -t '([^']+)' -v/.exec(readme)?.[1];
+    const [, user, password, topic] = /mosquitto_sub -u (\S+) -P (\S+) -t '([^']+)' -v/.exec(readme) ?? [];
     expect(topic).toBe('otto/nodes/+/metrics/#');
-    const { stdout } = await promisify(execFile)('mosquitto_sub', ['-h', 'localhost', '-p', String(mqttPort), '-t', topic!, '-v', '-C', '1', '-W', '15']);
+    const { stdout } = await promisify(execFile)('mosquitto_sub', ['-h', 'localhost', '-p', String(mqttPort), '-u', user!, '-P', password!, '-t', topic!, '-v', '-C', '1', '-W', '15']);
     const [received, ...payload] = stdout.trim().split(' ');
     expect(received).toMatch(/^otto\/nodes\/local\/metrics\//);
     expect(JSON.parse(payload.join(' '))).toMatchObject({ node_id: 'local' });

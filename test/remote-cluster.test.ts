@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KnownHosts } from '../src/remote/known-hosts.js';
 import { RemoteAgent, loadAgentBundle } from '../src/remote/remote-agent.js';
 import { SshConnection } from '../src/remote/ssh-connection.js';
-import { TEST_IMAGE, containersOf, docker, freePort, isAlive, removeClusterContainers, waitFor } from './support/cli.js';
+import { TEST_IMAGE, brokerLogin, containersOf, docker, freePort, isAlive, removeClusterContainers, waitFor } from './support/cli.js';
 import { agentPids, clusterYaml, generateKey, killAgents, makeWorkdir, startTestBed, type SshdNode, type TestBed, type Workdir } from './support/sshd.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -153,7 +153,7 @@ describe('a 3-node cluster: local + 2 nodes over SSH', () => {
   });
 
   it('streams metrics from all three nodes to a plain MQTT subscriber', async () => {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`);
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, brokerLogin(work.dir));
     const seen = new Set<string>();
     client.on('message', (topic) => seen.add(topic));
     await client.subscribeAsync('otto/nodes/+/metrics/#');

@@ -1,7 +1,6 @@
 /**
- * Remote nodes (the SSH test bed, test/support/sshd.ts) of a cluster whose embedded broker wants a user
- * name and password:
- * - the agents connect, yet no command line on a node shows the password: it is in a 0600 file beside
+ * Remote nodes (the SSH test bed, test/support/sshd.ts), each with its own broker credential:
+ * - the agents connect, yet no command line on a node shows its password: it is in a 0600 file beside
  *   the agent's state, which `--mqtt-credentials-file` names;
  * - `otto cluster stop --down` removes the containers on the remote nodes too (over SSH, through the
  *   node's Docker socket), with the control plane running or not; a node it cannot reach is named and
@@ -25,7 +24,8 @@ describe('remote nodes with broker credentials: no secret on a command line; sto
   let rpi2: SshdNode;
   let work: Workdir;
   let mqttPort: number;
-  const password = `pw-${Math.random().toString(36).slice(2, 10)} s3cr3t`;
+  /** Each node's password, from the 0600 store `cluster init` wrote. */
+  const passwordOf = (id: string): string => JSON.parse(readFileSync(join(work.dir, '.otto', 'credentials.json'), 'utf8')).nodes[id].password;
 
   const services = `  - name: here
     image: ${TEST_IMAGE}
@@ -86,9 +86,12 @@ describe('remote nodes with broker credentials: no secret on a command line; sto
         { id: 'rpi-02', sshd: rpi2 },
       ],
       services,
-    }).replace('mqtt:\n', `mqtt:\n  username: otto\n  password: "${password}"\n`);
-    expect(yaml).toContain(`password: "${password}"`);
+    });
     work.write('otto.yaml', yaml);
+    const init = await work.run(['cluster', 'init']);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toContain('broker credentials for local, rpi-01, rpi-02');
+    expect(statSync(join(work.dir, '.otto', 'credentials.json')).mode & 0o777).toBe(0o600);
     for (const id of REMOTE) {
       const trust = await work.run(['node', 'trust', id, '--yes']);
       expect(trust.code, trust.stderr).toBe(0);
@@ -108,32 +111,32 @@ describe('remote nodes with broker credentials: no secret on a command line; sto
   it('the remote agents reach the broker with the credentials, and no command line on the nodes carries them', async () => {
     await startCluster();
 
-    // The broker does check them: a client with a wrong password is refused.
-    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: 'otto', password: 'wrong', reconnectPeriod: 0, connectTimeout: 5_000 })).rejects.toThrow(
+    // The broker does check them: a node's name with a wrong password is refused.
+    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: 'rpi-01', password: 'wrong', reconnectPeriod: 0, connectTimeout: 5_000 })).rejects.toThrow(
       /Bad username or password|Not authorized/i,
     );
 
     for (const [id, node] of [['rpi-01', rpi1], ['rpi-02', rpi2]] as const) {
+      const password = passwordOf(id);
       const pids = agentPids(work.cluster, id);
       expect(pids, id).toHaveLength(1);
       // What `ps` shows to every user of the node.
       const argv = readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8').split('\0');
       const line = argv.join(' ');
       expect(line).not.toContain(password);
-      expect(line).not.toContain('s3cr3t');
       expect(line).not.toMatch(/mqtt:\/\/[^ ]*@/);
       expect(argv[argv.indexOf('--mqtt-url') + 1]).toBe(`mqtt://127.0.0.1:${mqttPort}`);
       expect(argv[argv.indexOf('--mqtt-credentials-file') + 1]).toBe(credentialsFile(node, id));
       // Nor is it in the agent's environment.
-      expect(readFileSync(`/proc/${pids[0]}/environ`, 'utf8')).not.toContain('s3cr3t');
+      expect(readFileSync(`/proc/${pids[0]}/environ`, 'utf8')).not.toContain(password);
 
       const file = credentialsFile(node, id);
       expect(statSync(file).mode & 0o777, file).toBe(0o600);
-      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ username: 'otto', password });
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ username: id, password });
 
       const script = join(node.home, '.otto', 'agent', `${work.cluster}-${id}.start.sh`);
       expect(statSync(script).mode & 0o777).toBe(0o700);
-      expect(readFileSync(script, 'utf8')).not.toContain('s3cr3t');
+      expect(readFileSync(script, 'utf8')).not.toContain(password);
     }
   });
 

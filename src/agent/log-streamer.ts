@@ -73,7 +73,7 @@ export class LogStreamer {
   private publish(requestId: string, payload: string, done: (err?: Error) => void): void {
     const client = this.client();
     if (!client) return done(new Error('not connected to the MQTT broker'));
-    client.publish(topics.logsStream(requestId), payload, { qos: 1 }, (err) => done(err ?? undefined));
+    client.publish(topics.logsStream(this.nodeId, requestId), payload, { qos: 1 }, (err) => done(err ?? undefined));
   }
 
   /**

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import mqtt from 'mqtt';
 import type { OttoConfig } from '../config/schema.js';
-import { privilegedCredentials } from '../protocol/broker-auth.js';
+import { controlPlaneCredentials } from '../protocol/broker-auth.js';
 import { brokerUrl } from '../protocol/broker-url.js';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { ReplicaView } from '../http/schemas.js';
@@ -45,7 +45,7 @@ export async function streamLogs(
 ): Promise<void> {
   const url = brokerUrl(config.mqtt.host, config.mqtt.port);
   const client = await mqtt
-    .connectAsync(url, { ...privilegedCredentials(config.mqtt, token), reconnectPeriod: 0, connectTimeout: 5_000 })
+    .connectAsync(url, { ...controlPlaneCredentials(token), reconnectPeriod: 0, connectTimeout: 5_000 })
     .catch((err) => {
       throw new InfrastructureError(`MQTT broker ${url} unreachable: ${errorMessage(err)}`, 'is the cluster running? `otto cluster status`');
     });
@@ -60,7 +60,7 @@ export async function streamLogs(
     complete: false,
     ended: false,
   }));
-  const byTopic = new Map(streams.map((s) => [topics.logsStream(s.id), s]));
+  const byTopic = new Map(streams.map((s) => [topics.logsStream(s.replica.node, s.id), s]));
   let failure: string | undefined;
   let allEnded = () => {};
   const done = new Promise<void>((resolve) => (allEnded = resolve));
@@ -106,7 +106,7 @@ export async function streamLogs(
     });
   };
 
-  for (const { id } of streams) await client.subscribeAsync(topics.logsStream(id), { qos: 1 });
+  for (const { id, replica } of streams) await client.subscribeAsync(topics.logsStream(replica.node, id), { qos: 1 });
   for (const { replica, id } of streams) {
     const request: LogsRequest = { request_id: id, container: replica.name, follow: options.follow, tail: options.tail, window: WINDOW };
     await client.publishAsync(topics.logsRequest(replica.node), encode(request), { qos: 1 });

@@ -103,6 +103,12 @@ node
     (await import('./commands/node.js')).metrics(globals(cmd), nodeId),
   );
 
+node
+  .command('rotate-credentials')
+  .description("give a node a new broker credential (the old one is refused from then on; other nodes are untouched)")
+  .argument('<node>')
+  .action(async (nodeId: string, _opts, cmd: Command) => (await import('./commands/node.js')).rotateCredentials(globals(cmd), nodeId));
+
 // Remote nodes over SSH (src/remote, commands/remote.ts).
 node
   .command('trust')

@@ -6,6 +6,7 @@ import { parsePortSpec } from './ports.js';
 import type { OttoConfig, ServiceConfig } from './schema.js';
 import type { ConfigPath, Problem } from './source.js';
 import { closestMatch } from './suggest.js';
+import { reservedUsernames } from '../protocol/broker-auth.js';
 
 /** `where(path)` renders the position of another node, for "first at otto.yaml:4:9". */
 export function checkConsistency(config: OttoConfig, where: (path: ConfigPath) => string): Problem[] {
@@ -17,7 +18,30 @@ export function checkConsistency(config: OttoConfig, where: (path: ConfigPath) =
     ...config.services.flatMap(environmentProblems),
     ...portProblems(config, nodeIds),
     ...remoteBrokerProblems(config),
+    ...identityProblems(config),
   ];
+}
+
+/** A node's id is its broker username: it may not be the control plane's, nor a reader's. */
+function identityProblems(config: OttoConfig): Problem[] {
+  const problems: Problem[] = [];
+  config.nodes.forEach((node, index) => {
+    if (reservedUsernames().includes(node.id)) {
+      problems.push({ path: ['nodes', index, 'id'], message: `"${node.id}" is the control plane's broker identity; give the node another id` });
+    }
+  });
+  const nodeIds = new Set(config.nodes.map((n) => n.id));
+  const seen = new Set<string>();
+  config.mqtt.readers.forEach((reader, index) => {
+    const path: ConfigPath = ['mqtt', 'readers', index, 'username'];
+    if (nodeIds.has(reader.username) || reservedUsernames().includes(reader.username)) {
+      problems.push({ path, message: `reader "${reader.username}" would take the broker identity of ${nodeIds.has(reader.username) ? 'a node' : 'the control plane'}; choose another name` });
+    } else if (seen.has(reader.username)) {
+      problems.push({ path, message: `reader "${reader.username}" is listed twice` });
+    }
+    seen.add(reader.username);
+  });
+  return problems;
 }
 
 const loopbackHost = /^(localhost|.*\.localhost|::1|\[::1\]|127\.\d+\.\d+\.\d+)$/i;

@@ -75,7 +75,7 @@ services:
     const config = parseConfig(`${twoNodes}services:\n  - name: web\n    image: nginx\n`, 'otto.yaml', {});
     expect(config.services[0]).toMatchObject({ restart: 'unless-stopped', replicas: 1, ports: [], environment: {} });
     expect(config.metrics.interval).toBe('5s');
-    expect(config.mqtt).toEqual({ host: 'localhost', port: 1883, embedded: true });
+    expect(config.mqtt).toEqual({ host: 'localhost', port: 1883, embedded: true, readers: [] });
     expect(config.cluster.name).toBe('default');
   });
 
@@ -321,5 +321,18 @@ describe('loadConfig', () => {
     await writeFile(join(dir, 'otto.yaml'), 'nodes: 3\n');
     const error = await loadConfig(join(dir, 'otto.yaml'), {}).catch((err: unknown) => err);
     expect((error as ConfigError).issues).toEqual([`${join(dir, 'otto.yaml')}:1:8 nodes: expected list, got number`]);
+  });
+});
+
+describe('broker identities in the config', () => {
+  const base = `nodes:\n  - { id: local, host: localhost }\n`;
+  it('says what replaced mqtt.username and mqtt.password', () => {
+    expect(() => parseConfig(`mqtt:\n  username: otto\n${base}`, 'otto.yaml', {})).toThrow(/otto.yaml:2:13 mqtt.username: no longer used: every node has its own credential/);
+  });
+
+  it('refuses a node or a reader that would take another identity', () => {
+    expect(() => parseConfig(`nodes:\n  - { id: otto-control-plane, host: localhost }\n`, 'otto.yaml', {})).toThrow(/"otto-control-plane" is the control plane's broker identity/);
+    expect(() => parseConfig(`mqtt:\n  readers: [{ username: local, password: 'a-long-one' }]\n${base}`, 'otto.yaml', {})).toThrow(/reader "local" would take the broker identity of a node/);
+    expect(() => parseConfig(`mqtt:\n  readers: [{ username: g, password: short }]\n${base}`, 'otto.yaml', {})).toThrow(/at least 8 characters/);
   });
 });

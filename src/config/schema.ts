@@ -17,6 +17,14 @@ const size = z.union([
 ]);
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
+/** A key a former version accepted: present, it is an error that says what replaced it. */
+const removedKey = (replacement: string) =>
+  z
+    .unknown()
+    .optional()
+    .refine((value) => value === undefined, `no longer used: ${replacement}`)
+    .meta({ deprecated: true });
+
 export const clusterSchema = z.strictObject({
   name: identifier.default('default').describe('Cluster name; prefixes every container name'),
 });
@@ -26,8 +34,13 @@ export const mqttSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).default(1883),
   embedded: z.boolean().default(true).describe('Run the broker inside the control plane; false uses an external broker'),
   advertise: z.string().min(1).optional().describe('Broker address handed to remote nodes; must be routable from them'),
-  username: z.string().optional(),
-  password: z.string().optional(),
+  readers: z
+    .array(z.strictObject({ username: z.string().min(1).max(64), password: z.string().min(8, 'expected a password of at least 8 characters') }))
+    .default([])
+    .describe('Clients that may read metrics and status only (Grafana, Node-RED, mosquitto_sub)'),
+  // Replaced by a credential per node: a clear message instead of "unknown key".
+  username: removedKey('every node has its own credential now (.otto/credentials.json); readers go in mqtt.readers, and `otto config mosquitto` sets up an external broker'),
+  password: removedKey('every node has its own credential now (.otto/credentials.json); readers go in mqtt.readers, and `otto config mosquitto` sets up an external broker'),
 });
 
 export const httpSchema = z.strictObject({
@@ -113,7 +126,7 @@ export const serviceSchema = z.strictObject({
 
 export const ottoConfigSchema = z.strictObject({
   cluster: clusterSchema.default({ name: 'default' }),
-  mqtt: mqttSchema.default({ host: 'localhost', port: 1883, embedded: true }),
+  mqtt: mqttSchema.default({ host: 'localhost', port: 1883, embedded: true, readers: [] }),
   http: httpSchema.default({ listen: '127.0.0.1', port: 7480, metrics_public: false }),
   metrics: metricsSchema.default({ interval: '5s' }),
   control: controlSchema.default({ interval: '5s', lost_after: '5m' }),

@@ -4,6 +4,7 @@
  * containers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENT_NODE_FLAGS, localAgentBundle } from '../agent/bundle.js';
 import { runningAgentPid, stopAgent } from '../agent/pid-file.js';
@@ -76,8 +77,18 @@ export class AgentSupervisor {
     this.agents.clear();
   }
 
+  /** Restarts a node's agent (after its credential was rotated); its containers keep running. */
+  async restart(nodeId: string): Promise<void> {
+    const agent = this.agents.get(nodeId);
+    if (!agent) return;
+    await this.terminate(agent);
+    this.spawn(agent);
+  }
+
   private spawn(agent: Supervised): void {
-    const child = spawn(process.execPath, [...AGENT_NODE_FLAGS, agentProgram(), 'agent', '-c', this.configPath, '--node', agent.nodeId], {
+    const credentials = join(this.stateDirOf(agent.nodeId), 'mqtt.json');
+    const args = [...AGENT_NODE_FLAGS, agentProgram(), 'agent', '-c', this.configPath, '--node', agent.nodeId, '--mqtt-credentials-file', credentials];
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, OTTO_LOG_PRETTY: this.pretty ? '1' : '0' },
     });

@@ -1,44 +1,92 @@
 /**
- * The embedded MQTT broker (aedes), so a cluster needs nothing but Otto. `mqtt.embedded: false` skips it
- * and everyone uses the external broker instead.
+ * The embedded MQTT broker (aedes), so a cluster needs nothing but Otto. Every client must prove an
+ * identity (protocol/broker-auth.ts): the control plane, a node, or a reader; anonymous clients are refused.
+ * Each publish and subscribe is checked against that identity's rules, a node's last will included; a packet
+ * larger than the limit closes its connection before it is buffered; a retained message is accepted only
+ * where Otto keeps one (a node's status, a node's desired state). `mqtt.embedded: false` skips all this
+ * and everyone uses the external broker (`otto config mosquitto` writes its rules).
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { InfrastructureError } from '../errors.js';
-import { PRIVILEGED_MQTT_USER, isPrivilegedTopic } from '../protocol/broker-auth.js';
-import { tokenMatches } from '../workspace.js';
+import { mayPublish, maySubscribe, type BrokerIdentity } from '../protocol/broker-auth.js';
+import { PacketSizeGuard } from './packet-guard.js';
 
 export interface EmbeddedBroker {
+  /** Closes the connections of clients that authenticated as this identity (a revoked or rotated credential). */
+  disconnect(matches: (identity: BrokerIdentity) => boolean): number;
   close(): Promise<void>;
 }
 
-export async function startEmbeddedBroker(options: {
+export type RefusalKind = 'connect' | 'publish' | 'subscribe' | 'oversize';
+
+export interface BrokerOptions {
   host: string;
   port: number;
-  username?: string;
-  password?: string;
-  /** The API token: the password of the privileged client (see protocol/broker-auth.ts). */
-  token: string;
-  onRefused?: (clientId: string, topic: string) => void;
-}): Promise<EmbeddedBroker> {
+  /** The identity these credentials prove, or undefined (refused). */
+  authenticate: (username: string | undefined, password: string | undefined) => BrokerIdentity | undefined;
+  /** The largest packet a client may send (MQTT remaining length). */
+  maxPacketBytes: number;
+  /** TLS: serve mqtts with this certificate. */
+  tls?: Pick<TlsOptions, 'cert' | 'key'>;
+  onRefused?: (kind: RefusalKind, clientId: string, detail: string) => void;
+}
+
+/** Where Otto keeps a retained message; anything else asking to be retained is refused. */
+const retainedTopic = /^otto\/nodes\/[^/]+\/(status|desired)$/;
+
+export async function startEmbeddedBroker(options: BrokerOptions): Promise<EmbeddedBroker> {
   const { Aedes } = await import('aedes');
-  const privileged = new WeakSet<object>();
+  const identities = new Map<object, BrokerIdentity>();
+  const refuse = (kind: RefusalKind, clientId: string, detail: string) => options.onRefused?.(kind, clientId, detail);
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
-      if (username === PRIVILEGED_MQTT_USER) {
-        const ok = password !== undefined && tokenMatches(password.toString(), options.token);
-        if (ok) privileged.add(client);
-        return done(null, ok);
+      const identity = options.authenticate(username, password?.toString());
+      if (!identity) {
+        refuse('connect', client.id, `username ${JSON.stringify(username ?? '')}`);
+        const error = Object.assign(new Error('not authorized'), { returnCode: 5 });
+        return done(error as never, false);
       }
-      if (!options.username) return done(null, true);
-      done(null, username === options.username && password?.toString() === (options.password ?? ''));
+      identities.set(client, identity);
+      done(null, true);
     },
     authorizePublish: (client, packet, done) => {
-      if (!client || privileged.has(client) || !isPrivilegedTopic(packet.topic)) return done(null);
-      options.onRefused?.(client.id, packet.topic);
-      done(new Error(`${packet.topic} is for the control plane only`));
+      // The broker's own messages ($SYS) have no client.
+      if (!client) return done(null);
+      const identity = identities.get(client);
+      if (!identity || !mayPublish(identity, packet.topic)) {
+        refuse('publish', client.id, packet.topic);
+        return done(new Error(`${packet.topic}: not allowed for this client`));
+      }
+      if (packet.retain && !retainedTopic.test(packet.topic)) {
+        refuse('publish', client.id, `retained ${packet.topic}`);
+        return done(new Error(`${packet.topic}: retained messages are not kept here`));
+      }
+      done(null);
+    },
+    authorizeSubscribe: (client, subscription, done) => {
+      const identity = client && identities.get(client);
+      if (!identity || !maySubscribe(identity, subscription.topic)) {
+        refuse('subscribe', client?.id ?? '?', subscription.topic);
+        return done(null, null);
+      }
+      done(null, subscription);
     },
   });
-  const server: Server = createServer(broker.handle);
+  broker.on('clientDisconnect', (client) => identities.delete(client));
+  const handle = (socket: Socket) => {
+    const guard = new PacketSizeGuard(options.maxPacketBytes);
+    // Watches the bytes before aedes buffers them: an oversize packet closes the connection at its header.
+    socket.on('data', (chunk: Buffer) => {
+      const size = guard.push(chunk);
+      if (size !== undefined) {
+        refuse('oversize', socket.remoteAddress ?? '?', `a packet of ${size} bytes (limit ${options.maxPacketBytes})`);
+        socket.destroy();
+      }
+    });
+    broker.handle(socket);
+  };
+  const server: Server = options.tls ? createTlsServer({ ...options.tls }, handle) : createServer(handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', () => broker.close());
     server.once('error', (err: NodeJS.ErrnoException) =>
@@ -52,6 +100,16 @@ export async function startEmbeddedBroker(options: {
     server.listen(options.port, options.host, () => resolve());
   });
   return {
+    disconnect: (matches) => {
+      let closed = 0;
+      for (const [client, identity] of identities) {
+        if (!matches(identity)) continue;
+        (client as { close(): void }).close();
+        identities.delete(client);
+        closed++;
+      }
+      return closed;
+    },
     close: async () => {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));

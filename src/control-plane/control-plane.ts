@@ -5,7 +5,7 @@
  * the CLI and the dashboard use. Decisions live in the modules it wires (cluster-planner, handover,
  * placement, operation-runners); this file only connects them and keeps time.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
 import { isLocalNode } from '../config/nodes.js';
@@ -16,14 +16,15 @@ import { startApi } from '../http/api.js';
 import type { ApiHandlers, ControlPlaneCounters } from '../http/handlers.js';
 import { clusterStatusSchema, type ClusterEvent, type ClusterStatus, type LiveEvent, type Operation } from '../http/schemas.js';
 import type { Logger } from '../log.js';
-import { privilegedCredentials } from '../protocol/broker-auth.js';
+import { PRIVILEGED_MQTT_USER, controlPlaneCredentials, type BrokerIdentity } from '../protocol/broker-auth.js';
 import { brokerUrl, dialableHost } from '../protocol/broker-url.js';
 import type { NodeState } from '../protocol/messages.js';
 import { RemoteAgentManager, type EnsureOptions, type NodeResult } from '../remote/manager.js';
 import { remoteMqttUrl } from '../remote/mqtt-address.js';
-import { writeAtomic, type Workspace } from '../workspace.js';
+import { Credentials } from '../security/credentials.js';
+import { tokenMatches, writeAtomic, type Workspace } from '../workspace.js';
 import { AgentSupervisor } from './agent-supervisor.js';
-import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
+import { startEmbeddedBroker, type EmbeddedBroker, type RefusalKind } from './broker.js';
 import { ClusterPlanner } from './cluster-planner.js';
 import { ClusterView } from './cluster-view.js';
 import { ConfigWatcher } from './config-watcher.js';
@@ -44,6 +45,8 @@ import { pendingReplicas, syncSpecs } from './spec-revisions.js';
 /** How long a node never heard from since the control plane started may still take new replicas. */
 const STARTUP_GRACE_MS = 20_000;
 const STATUS_SNAPSHOT_MS = 10_000;
+/** The largest MQTT packet a client may send the embedded broker: desired states of big nodes fit. */
+export const MAX_MQTT_PACKET_BYTES = 1024 * 1024;
 
 export class ControlPlane implements ApiHandlers {
   private loaded!: LoadedConfig;
@@ -74,6 +77,11 @@ export class ControlPlane implements ApiHandlers {
   private stopping = false;
   private started = false;
   private readonly stats = { reconcile_seconds_sum: 0, reconcile_count: 0, operations_by_result: {} as Record<string, number> };
+  private credentials!: Credentials;
+  private token = '';
+  /** Refusals by the embedded broker, by kind; the last time each client's refusal was logged. */
+  private readonly refusals: Record<RefusalKind, number> = { connect: 0, publish: 0, subscribe: 0, oversize: 0 };
+  private readonly refusalLogged = new Map<string, number>();
 
   constructor(
     private readonly configPath: string,
@@ -181,19 +189,24 @@ export class ControlPlane implements ApiHandlers {
     for (const node of config.nodes) this.lifecycles.set(node.id, 'unreachable');
     const changedSpecs = this.syncSpecs();
     this.currentPlan = this.planner.compute();
+    this.token = await this.workspace.token();
+    this.credentials = await new Credentials(this.workspace.credentialsPath).load();
+    await this.credentials.ensure(config.nodes.map((n) => n.id));
 
     if (config.mqtt.embedded) {
       this.broker = await startEmbeddedBroker({
-        ...config.mqtt,
-        token: await this.workspace.token(),
-        onRefused: (clientId, topic) => this.log.warn({ clientId, topic }, 'refused a publish reserved for the control plane'),
+        host: config.mqtt.host,
+        port: config.mqtt.port,
+        maxPacketBytes: MAX_MQTT_PACKET_BYTES,
+        authenticate: (username, password) => this.identify(username, password),
+        onRefused: (kind, clientId, detail) => this.brokerRefused(kind, clientId, detail),
       });
       this.log.info({ url: this.mqttUrl }, 'embedded MQTT broker listening');
     }
     this.link = new MqttLink({
       url: this.mqttUrl,
       clientId: `otto-control-plane-${config.cluster.name}`,
-      ...privilegedCredentials(config.mqtt, await this.workspace.token()),
+      ...controlPlaneCredentials(this.token),
       log: this.log,
       handlers: {
         nodeMetrics: (m) => {
@@ -227,7 +240,7 @@ export class ControlPlane implements ApiHandlers {
     });
     this.log.info({ url: this.apiUrl }, 'API and dashboard listening');
     await this.publisher.replan();
-    await this.supervisor.ensure(config.nodes.filter(isLocalNode).map((n) => n.id));
+    await this.ensureLocalAgents(config);
     // Problems that need the user (an unknown host key...) fail the start; an unreachable node is retried in the background.
     await this.ensureRemoteAgents(config, { waitFirstAttemptMs: 20_000 });
     this.heartbeatTimer = setInterval(() => this.checkNodes(), 1_000);
@@ -328,7 +341,65 @@ export class ControlPlane implements ApiHandlers {
     const remoteNodes = config.nodes.filter((n) => !isLocalNode(n));
     const mqttUrl = remoteMqttUrl(config.mqtt);
     if (remoteNodes.length > 0 && !mqttUrl) throw new InfrastructureError('no broker address for remote nodes', 'set mqtt.advertise in otto.yaml');
-    await this.remote.ensure(remoteNodes, { cluster: config.cluster.name, mqttUrl: mqttUrl ?? '', interval: config.metrics.interval }, options);
+    const credentials = Object.fromEntries(remoteNodes.map((n) => [n.id, { username: n.id, password: this.credentials.password(n.id)! }]));
+    await this.remote.ensure(remoteNodes, { cluster: config.cluster.name, mqttUrl: mqttUrl ?? '', interval: config.metrics.interval, credentials }, options);
+  }
+
+  /** Local agents get their node's credential in a 0600 file their command line names by path. */
+  private async ensureLocalAgents(config: OttoConfig): Promise<void> {
+    const local = config.nodes.filter(isLocalNode);
+    for (const node of local) {
+      await mkdir(this.workspace.agentStateDir(node.id), { recursive: true });
+      const credentials = { username: node.id, password: this.credentials.password(node.id) };
+      await writeAtomic(this.workspace.agentCredentialsPath(node.id), `${JSON.stringify(credentials)}\n`, 0o600);
+    }
+    await this.supervisor.ensure(local.map((n) => n.id));
+  }
+
+  // ---- broker identities --------------------------------------------------------------------------
+
+  /** The identity these credentials prove on the embedded broker, or undefined. */
+  private identify(username: string | undefined, password: string | undefined): BrokerIdentity | undefined {
+    if (!username || password === undefined) return undefined;
+    if (username === PRIVILEGED_MQTT_USER) return tokenMatches(password, this.token) ? { kind: 'control-plane' } : undefined;
+    const reader = this.config.mqtt.readers.find((r) => r.username === username);
+    if (reader) return tokenMatches(password, reader.password) ? { kind: 'reader', name: username } : undefined;
+    const expected = this.config.nodes.some((n) => n.id === username) ? this.credentials.password(username) : undefined;
+    return expected !== undefined && tokenMatches(password, expected) ? { kind: 'node', node: username } : undefined;
+  }
+
+  private brokerRefused(kind: RefusalKind, clientId: string, detail: string): void {
+    this.refusals[kind]++;
+    // A client that keeps trying is logged once every 10 s, not at every attempt.
+    const key = `${kind}:${clientId}`;
+    const now = Date.now();
+    if (now - (this.refusalLogged.get(key) ?? 0) < 10_000) return;
+    this.refusalLogged.set(key, now);
+    if (this.refusalLogged.size > 10_000) this.refusalLogged.clear();
+    this.log.warn({ kind, clientId, detail }, 'the broker refused a client');
+  }
+
+  /** A node's credential no longer works: it is forgotten and its connections are closed. */
+  private async revoke(nodeId: string): Promise<void> {
+    await this.credentials.revoke(nodeId);
+    const closed = this.broker?.disconnect((identity) => identity.kind === 'node' && identity.node === nodeId) ?? 0;
+    this.log.info({ node: nodeId, closed }, 'credential revoked');
+  }
+
+  /** A new credential for one node; its agent gets it and reconnects; no other node is touched. */
+  async rotateCredentials(nodeId: string): Promise<{ node: string; rotated_at: string }> {
+    const node = this.config.nodes.find((n) => n.id === nodeId);
+    if (!node) throw new NotFoundError(`no such node: ${nodeId}`, `nodes: ${this.config.nodes.map((n) => n.id).join(', ')}`);
+    await this.credentials.rotate(nodeId);
+    this.broker?.disconnect((identity) => identity.kind === 'node' && identity.node === nodeId);
+    if (isLocalNode(node)) {
+      await this.ensureLocalAgents(this.config);
+      await this.supervisor.restart(nodeId);
+    } else {
+      await this.ensureRemoteAgents(this.config, { waitFirstAttemptMs: 30_000 });
+    }
+    await this.event({ kind: 'credential-rotated', node: nodeId, message: `the broker credential of node ${nodeId} was rotated; its agent reconnected with the new one` });
+    return { node: nodeId, rotated_at: new Date().toISOString() };
   }
 
   // ---- control loop -------------------------------------------------------------------------------
@@ -386,7 +457,9 @@ export class ControlPlane implements ApiHandlers {
     await this.ledger.save();
     await writeAtomic(this.workspace.snapshotPath, change.text);
     await writeAtomic(this.workspace.hashPath, `${change.hash}\n`);
-    await this.supervisor.ensure(change.config.nodes.filter(isLocalNode).map((n) => n.id));
+    await this.credentials.ensure(change.config.nodes.map((n) => n.id));
+    for (const removed of before.nodes.filter((n) => !change.config.nodes.some((m) => m.id === n.id))) await this.revoke(removed.id);
+    await this.ensureLocalAgents(change.config);
     // SSH provisioning goes on in the background: the control loop never waits for a node.
     await this.ensureRemoteAgents(change.config, { waitFirstAttemptMs: 0 }).catch((err) => this.log.error({ err: errorMessage(err) }, 'remote agents'));
     this.log.info({ hash: change.hash.slice(0, 12) }, 'otto.yaml reloaded');

@@ -95,6 +95,7 @@ function implementations(handlers: ApiHandlers): Implementations {
       if (!samples) throw new NotFoundError(`no node "${params.id}"`, 'GET /api/v1/nodes lists them');
       return samples;
     },
+    rotateCredentials: ({ params }) => handlers.rotateCredentials(params.id),
     services: () => handlers.status().services,
     service: ({ params }) => service(params.name),
     scale: ({ params, body }) => {

@@ -106,6 +106,7 @@ export const clusterEventSchema = z.object({
     'replica-released',
     'remote-agent-ok',
     'remote-agent-failed',
+    'credential-rotated',
     'replica-died',
     'replica-healed',
     'drift-found',
@@ -145,6 +146,9 @@ export const errorSchema = z.object({
 export type ApiError = z.infer<typeof errorSchema>;
 
 export const healthSchema = z.object({ ok: z.literal(true) });
+
+export const rotationSchema = z.object({ node: z.string(), rotated_at: z.string() });
+export type Rotation = z.infer<typeof rotationSchema>;
 
 export const nodeListSchema = z.array(nodeViewSchema);
 export const nodeMetricsListSchema = z.array(nodeMetricsSchema);

@@ -1,20 +1,100 @@
 /**
- * Who may tell agents what to do. On the embedded broker, only a client that proves it holds the
- * cluster's API token (the control plane, and the CLI for logs) may publish a node's desired state or a
- * logs request; anyone else who reaches the broker may read metrics but cannot make a node run anything.
+ * Who may say what on Otto's broker. Every client has an identity (its MQTT username): the control plane
+ * (and the CLI, for logs) proves it holds the cluster's API token; each node has a credential of its own
+ * and may speak only for itself; readers (Grafana, Node-RED, mosquitto_sub) may read metrics and status;
+ * anyone else is refused. These rules are written once, here: the embedded broker applies them, and
+ * `otto config mosquitto` renders them as a Mosquitto ACL file.
  */
+import { TOPIC_ROOT } from './topics.js';
+
 export const PRIVILEGED_MQTT_USER = 'otto-control-plane';
 
-const privilegedTopic = /^otto\/nodes\/[^/]+\/(desired|logs\/request|logs\/control)$/;
+export type BrokerIdentity = { kind: 'control-plane' } | { kind: 'node'; node: string } | { kind: 'reader'; name: string };
 
-export function isPrivilegedTopic(topic: string): boolean {
-  return privilegedTopic.test(topic);
+/** What a node publishes under its own prefix; `+` stands for one level (a logs request id). */
+const NODE_PUBLISHES = ['metrics/node', 'metrics/containers', 'status', 'state', 'logs/stream/+'];
+/** What a node receives: only from the control plane. */
+const NODE_SUBSCRIBES = ['desired', 'logs/request', 'logs/control', 'secrets'];
+/** What the control plane sends to nodes. */
+const CONTROL_PLANE_PUBLISHES = NODE_SUBSCRIBES.map((suffix) => `${TOPIC_ROOT}/+/${suffix}`);
+const READER_SUBSCRIBES = [`${TOPIC_ROOT}/+/metrics/#`, `${TOPIC_ROOT}/+/status`];
+
+/** Topic filters the identity may publish to (MQTT wildcards). */
+export function publishFilters(identity: BrokerIdentity): string[] {
+  switch (identity.kind) {
+    case 'control-plane':
+      return CONTROL_PLANE_PUBLISHES;
+    case 'node':
+      return NODE_PUBLISHES.map((suffix) => `${TOPIC_ROOT}/${identity.node}/${suffix}`);
+    case 'reader':
+      return [];
+  }
+}
+
+/** Topic filters the identity may subscribe to. */
+export function subscribeFilters(identity: BrokerIdentity): string[] {
+  switch (identity.kind) {
+    case 'control-plane':
+      return ['otto/#'];
+    case 'node':
+      return NODE_SUBSCRIBES.map((suffix) => `${TOPIC_ROOT}/${identity.node}/${suffix}`);
+    case 'reader':
+      return READER_SUBSCRIBES;
+  }
+}
+
+/** Whether the MQTT filter `pattern` matches every topic `filter` can match (a topic is a filter too). */
+export function covers(pattern: string, filter: string): boolean {
+  const p = pattern.split('/');
+  const f = filter.split('/');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '#') return true;
+    if (i >= f.length) return false;
+    if (f[i] === '#') return false;
+    if (p[i] === '+') continue;
+    if (p[i] !== f[i]) return false;
+  }
+  return p.length === f.length;
+}
+
+/** A topic name (no wildcards) the identity may publish to. */
+export function mayPublish(identity: BrokerIdentity, topic: string): boolean {
+  if (topic.includes('+') || topic.includes('#')) return false;
+  return publishFilters(identity).some((pattern) => covers(pattern, topic));
+}
+
+/** A subscription the identity may make: every topic it could match must be one the identity may read. */
+export function maySubscribe(identity: BrokerIdentity, filter: string): boolean {
+  return subscribeFilters(identity).some((pattern) => covers(pattern, filter));
+}
+
+/** Usernames the config may not give a node or a reader: they would take another identity. */
+export function reservedUsernames(): string[] {
+  return [PRIVILEGED_MQTT_USER];
+}
+
+/** The control plane's (and the CLI's) credentials: the API token proves it. */
+export function controlPlaneCredentials(token: string): { username: string; password: string } {
+  return { username: PRIVILEGED_MQTT_USER, password: token };
 }
 
 /**
- * The credentials of the control plane and the CLI: the token on the embedded broker; on an external
- * broker, the configured ones (its own ACLs are the operator's business).
+ * The same rules as a Mosquitto ACL file (mosquitto.conf `acl_file`): a `user` section for the control
+ * plane and each reader, and `pattern` lines (%u is the username, the node id) for nodes. Mosquitto applies
+ * pattern lines to every user, so readers and the control plane get nothing from them they should not have:
+ * a pattern only ever names the client's own username.
  */
-export function privilegedCredentials(mqtt: { embedded: boolean; username?: string; password?: string }, token: string): { username?: string; password?: string } {
-  return mqtt.embedded ? { username: PRIVILEGED_MQTT_USER, password: token } : { username: mqtt.username, password: mqtt.password };
+export function mosquittoAcl(readers: string[]): string {
+  const lines = ['# Written by `otto config mosquitto`: the rules of src/protocol/broker-auth.ts.', ''];
+  lines.push(`user ${PRIVILEGED_MQTT_USER}`);
+  for (const filter of subscribeFilters({ kind: 'control-plane' })) lines.push(`topic read ${filter}`);
+  for (const filter of publishFilters({ kind: 'control-plane' })) lines.push(`topic write ${filter}`);
+  for (const name of readers) {
+    lines.push('', `user ${name}`);
+    for (const filter of subscribeFilters({ kind: 'reader', name })) lines.push(`topic read ${filter}`);
+  }
+  lines.push('', '# Every node: its own prefix only (%u is its username, the node id).');
+  for (const filter of publishFilters({ kind: 'node', node: '%u' })) lines.push(`pattern write ${filter}`);
+  for (const filter of subscribeFilters({ kind: 'node', node: '%u' })) lines.push(`pattern read ${filter}`);
+  return `${lines.join('\n')}\n`;
 }

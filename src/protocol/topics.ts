@@ -16,8 +16,10 @@ export const topics = {
   /** A client asks a node's agent for a container's logs, keeps a follow alive, or cancels it. */
   logsRequest: (nodeId: string) => `${TOPIC_ROOT}/${nodeId}/logs/request`,
   logsControl: (nodeId: string) => `${TOPIC_ROOT}/${nodeId}/logs/control`,
-  /** The agent streams the lines of one request here. */
-  logsStream: (requestId: string) => `otto/logs/${requestId}`,
+  /** The agent streams the lines of one request here: under its own prefix, the only place it may publish. */
+  logsStream: (nodeId: string, requestId: string) => `${TOPIC_ROOT}/${nodeId}/logs/stream/${requestId}`,
+  /** Values of secrets and registry credentials for this node only; QoS 1, never retained. */
+  secrets: (nodeId: string) => `${TOPIC_ROOT}/${nodeId}/secrets`,
 } as const;
 
 /** Subscriptions the control plane makes: every node, every kind it consumes. */

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { isLocalNode } from '../config/nodes.js';
 import type { NodeConfig, OttoConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
+import { Credentials } from '../security/credentials.js';
 import { KnownHosts } from './known-hosts.js';
 import { sshTarget } from './manager.js';
 import { brokerUrl } from '../protocol/broker-url.js';
@@ -271,13 +272,18 @@ export async function runClusterCheck(options: CheckOptions): Promise<CheckRepor
   const useStandIn = config.mqtt.embedded && !options.controlPlaneRunning;
   const standIn = useStandIn ? await standInBroker(config.mqtt) : undefined;
   const knownHosts = KnownHosts.forWorkspace(options.workspaceDir);
-  const credentials = { username: config.mqtt.username, password: config.mqtt.password };
+  // Each node checks the broker with its own credential, as its agent will connect.
+  const store = await new Credentials(join(options.workspaceDir, 'credentials.json')).load().catch(() => undefined);
+  const credentialsOf = (nodeId: string) => {
+    const password = store?.password(nodeId);
+    return password ? { username: nodeId, password } : {};
+  };
   try {
     const nodes = await Promise.all(
       config.nodes.map((node) => {
         const local = isLocalNode(node);
         const url = local ? brokerUrl(config.mqtt.host, config.mqtt.port) : (remoteMqttUrl(config.mqtt) ?? brokerUrl(config.mqtt.host, config.mqtt.port));
-        const broker = standIn ? { url, nonce: standIn.nonce } : { url, ...credentials };
+        const broker = standIn ? { url, nonce: standIn.nonce } : { url, ...credentialsOf(node.id) };
         return local ? checkLocal(node, options, broker) : checkRemote(node, options, broker, knownHosts);
       }),
     );

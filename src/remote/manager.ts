@@ -16,7 +16,7 @@ import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { OTTO_VERSION } from '../version.js';
 import { KnownHosts } from './known-hosts.js';
-import { redactUrl } from './mqtt-address.js';
+import { redactUrl, withCredentials } from './mqtt-address.js';
 import { RemoteAgent, localAgentBundle, type AgentBundle, type NodeFacts, type StartAction } from './remote-agent.js';
 import { SerialQueues } from './serial-queue.js';
 import { SshConnection, SshError, type ConnectOptions, type SshTarget } from './ssh-connection.js';
@@ -27,6 +27,8 @@ export interface RemoteSettings {
   cluster: string;
   /** The broker URL remote agents get (remoteMqttUrl(config.mqtt)). */
   mqttUrl: string;
+  /** Each node's broker credential; it reaches the node in a 0600 file, never on a command line. */
+  credentials?: Record<string, { username: string; password: string }>;
   /** metrics.interval */
   interval: string;
 }
@@ -406,7 +408,8 @@ export class RemoteAgentManager {
     // Past this point the start runs to its end: an agent cut off between its launch and its pid file
     // would be out of reach of the stop that follows.
     const agent = managed.agent;
-    const result = await agent.start({ cluster: settings.cluster, mqttUrl: settings.mqttUrl, interval: settings.interval, dockerUrl: managed.node.docker_url });
+    const mqttUrl = withCredentials(settings.mqttUrl, settings.credentials?.[managed.node.id]);
+    const result = await agent.start({ cluster: settings.cluster, mqttUrl, interval: settings.interval, dockerUrl: managed.node.docker_url });
     managed.pid = result.pid;
     managed.facts = await agent.facts();
     managed.version = bundle.version;

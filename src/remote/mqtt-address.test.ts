@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { agentCredentials as readAgentCredentials } from '../cli/commands/agent.js';
 import { parseConfig } from '../config/load.js';
 import { isLoopbackHost } from '../protocol/broker-url.js';
-import { redactUrl, remoteMqttUrl, routableIPv4, splitMqttCredentials } from './mqtt-address.js';
+import { redactUrl, remoteMqttUrl, routableIPv4, splitMqttCredentials, withCredentials } from './mqtt-address.js';
 import { agentArgs, agentCredentials, parseFacts, runtimeProblems, startScript, agentPaths } from './remote-agent.js';
 
 const ifaces = {
@@ -25,18 +25,17 @@ describe('the broker address of remote agents', () => {
     expect(routableIPv4(ifaces)).toBe('192.168.2.1');
   });
 
-  it('carries the credentials, and redacts the password for display', () => {
-    const url = remoteMqttUrl(mqtt({ advertise: '10.0.0.5', username: 'otto', password: 'p@ss:w/rd' }), ifaces)!;
-    expect(url).toBe('mqtt://otto:p%40ss%3Aw%2Frd@10.0.0.5:1883');
-    expect(redactUrl(url)).toBe('mqtt://otto:***@10.0.0.5:1883');
+  it("carries a node's credential, and redacts the password for display", () => {
+    const url = withCredentials(remoteMqttUrl(mqtt({ advertise: '10.0.0.5' }), ifaces)!, { username: 'rpi-01', password: 'p@ss:w/rd' });
+    expect(url).toBe('mqtt://rpi-01:p%40ss%3Aw%2Frd@10.0.0.5:1883');
+    expect(redactUrl(url)).toBe('mqtt://rpi-01:***@10.0.0.5:1883');
   });
 
-  it('splits the credentials out of the URL again, exactly as configured', () => {
-    const split = (over: Record<string, unknown>) => splitMqttCredentials(remoteMqttUrl(mqtt({ advertise: '10.0.0.5', ...over }), ifaces)!);
-    expect(split({ username: 'otto', password: 'p@ss:w/rd' })).toEqual({ url: 'mqtt://10.0.0.5:1883', credentials: { username: 'otto', password: 'p@ss:w/rd' } });
-    expect(split({ username: 'ünï côde', password: '' })).toEqual({ url: 'mqtt://10.0.0.5:1883', credentials: { username: 'ünï côde', password: '' } });
-    expect(split({ username: 'otto' })).toEqual({ url: 'mqtt://10.0.0.5:1883', credentials: { username: 'otto' } });
-    expect(split({})).toEqual({ url: 'mqtt://10.0.0.5:1883' });
+  it('splits the credentials out of the URL again, exactly as given', () => {
+    const split = (credentials?: { username: string; password: string }) => splitMqttCredentials(withCredentials(remoteMqttUrl(mqtt({ advertise: '10.0.0.5' }), ifaces)!, credentials));
+    expect(split({ username: 'rpi-01', password: 'p@ss:w/rd' })).toEqual({ url: 'mqtt://10.0.0.5:1883', credentials: { username: 'rpi-01', password: 'p@ss:w/rd' } });
+    expect(split({ username: 'ünï côde', password: 'x y' })).toEqual({ url: 'mqtt://10.0.0.5:1883', credentials: { username: 'ünï côde', password: 'x y' } });
+    expect(split()).toEqual({ url: 'mqtt://10.0.0.5:1883' });
     expect(splitMqttCredentials('mqtt://u:pw@[fd00::1]:1884')).toEqual({ url: 'mqtt://[fd00::1]:1884', credentials: { username: 'u', password: 'pw' } });
   });
 

@@ -32,18 +32,24 @@ export function remoteBrokerHost(mqtt: OttoConfig['mqtt'], interfaces?: Interfac
   return undefined;
 }
 
-/**
- * `mqtt://[user:password@]host:port` for remote agents. The credentials ride in the URL only inside Otto:
- * RemoteAgent takes them out (splitMqttCredentials) before the agent's command line is written, and hands
- * them over in a file readable by the SSH user only.
- */
+/** `mqtt://host:port` for remote agents. */
 export function remoteMqttUrl(mqtt: OttoConfig['mqtt'], interfaces?: Interfaces): string | undefined {
   const host = remoteBrokerHost(mqtt, interfaces);
   if (!host) return undefined;
-  const auth = mqtt.username
-    ? `${encodeURIComponent(mqtt.username)}${mqtt.password !== undefined ? `:${encodeURIComponent(mqtt.password)}` : ''}@`
-    : '';
-  return `mqtt://${auth}${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${mqtt.port}`;
+  return `mqtt://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${mqtt.port}`;
+}
+
+/**
+ * The URL with a node's credential as its user info. The credentials ride in the URL only inside Otto:
+ * RemoteAgent takes them out (splitMqttCredentials) before the agent's command line is written, and hands
+ * them over in a file readable by the SSH user only.
+ */
+export function withCredentials(url: string, credentials: { username: string; password: string } | undefined): string {
+  if (!credentials) return url;
+  const parsed = new URL(url);
+  parsed.username = encodeURIComponent(credentials.username);
+  parsed.password = encodeURIComponent(credentials.password);
+  return parsed.toString().replace(/\/$/, '');
 }
 
 /** The URL without its password, for logs and tables. */

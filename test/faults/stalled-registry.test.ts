@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeMetricsSchema } from '../../src/protocol/messages.js';
-import { TEST_IMAGE, containersOf, docker, waitFor } from '../support/cli.js';
+import { TEST_IMAGE, brokerLogin, containersOf, docker, waitFor } from '../support/cli.js';
 import { createCluster, type TestCluster } from '../support/cluster.js';
 import { startStallingRegistry, type StallingRegistry } from '../support/stalling-registry.js';
 import { replicaContainers, watchContainers, type ContainerWatch } from './container-watch.js';
@@ -80,7 +80,7 @@ services:
     const before = await replicaContainers(cluster.name);
     expect([...before.keys()]).toEqual(['other#1']);
 
-    subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${cluster.mqttPort}`);
+    subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${cluster.mqttPort}`, brokerLogin(cluster.dir));
     const metricsAt: number[] = [];
     let stateMessages = 0;
     let invalidMetrics = 0;

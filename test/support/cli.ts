@@ -1,5 +1,7 @@
 /** Runs the built `otto` CLI the way a user does, and the helpers integration tests share. */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
@@ -67,4 +69,16 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A test's own MQTT client on a cluster's embedded broker proves the control plane's identity (its token). */
+export function brokerLogin(dir: string): { username: string; password: string } {
+  const token = readFileSync(join(dir, '.otto', 'token'), 'utf8').trim();
+  return { username: 'otto-control-plane', password: token };
+}
+
+/** A node's own broker credential (what its agent uses), from the cluster's 0600 store. */
+export function nodeLogin(dir: string, nodeId: string): { username: string; password: string } {
+  const store = JSON.parse(readFileSync(join(dir, '.otto', 'credentials.json'), 'utf8'));
+  return { username: nodeId, password: store.nodes[nodeId].password };
 }

@@ -198,6 +198,11 @@ export class FakeControlPlane implements ApiHandlers {
     return this.enqueue({ kind: rolling ? 'rolling-restart' : 'restart', service });
   }
 
+  async rotateCredentials(nodeId: string) {
+    if (!['edge-1', 'edge-2'].includes(nodeId)) throw new NotFoundError(`no such node: ${nodeId}`);
+    return { node: nodeId, rotated_at: new Date().toISOString() };
+  }
+
   rollback(service: string): Operation {
     return this.enqueue({ kind: 'rollback', service });
   }

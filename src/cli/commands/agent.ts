@@ -2,10 +2,12 @@
  * `otto agent`: runs one node's agent. With a config (local nodes) every setting comes from it; a remote
  * node's agent gets them as flags, since it has no otto.yaml. The broker credentials are never flags (a
  * command line is visible to every user of the machine): `--mqtt-credentials-file` names a JSON file
- * {"username": ..., "password": ...} (Otto writes it with mode 0600 on remote nodes), or the environment
- * has OTTO_MQTT_USERNAME / OTTO_MQTT_PASSWORD; either wins over the config's mqtt.username/password.
+ * {"username": ..., "password": ...} (Otto writes it with mode 0600: the node's own credential), or the
+ * environment has OTTO_MQTT_USERNAME / OTTO_MQTT_PASSWORD; without either, the agent reads mqtt.json in its
+ * state folder, where `otto cluster start` puts a local node's credential.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import { parseDuration } from '../../config/units.js';
 import { UsageError } from '../../errors.js';
@@ -75,7 +77,9 @@ export async function agent(options: AgentFlags): Promise<void> {
   } catch {
     throw new UsageError(`--interval: invalid duration "${interval}"`, 'use e.g. 5s, 500ms, 1m');
   }
-  const credentials = agentCredentials(options.mqttCredentialsFile) ?? { username: config?.mqtt.username, password: config?.mqtt.password };
+  // The node's own credential: the file named, else the one Otto keeps in the node's state folder.
+  const defaultFile = join(stateDir, 'mqtt.json');
+  const credentials = agentCredentials(options.mqttCredentialsFile ?? (existsSync(defaultFile) ? defaultFile : undefined)) ?? {};
   const logger = createLogger({ component: `agent[${options.node}]`, pretty: process.env.OTTO_LOG_PRETTY !== '0' });
   if (credentials.warning) logger.warn(credentials.warning);
   const agentInstance = new Agent({

@@ -22,9 +22,17 @@ export async function init(options: GlobalOptions): Promise<void> {
   const { tokenCreated } = await workspace.initialize(loaded.text, loaded.hash);
   await saveEnvUnlessRunning(workspace, referenced);
   const { config } = loaded;
+  const newCredentials = await ensureNodeCredentials(workspace, config);
   say(`initialized cluster "${config.cluster.name}": ${config.nodes.length} node(s), ${config.services.length} service(s)`);
-  say(`wrote ${workspace.dir} (config snapshot ${loaded.hash.slice(0, 12)}${tokenCreated ? ', new API token' : ''})`);
+  const made = [tokenCreated ? 'new API token' : '', newCredentials.length ? `broker credentials for ${newCredentials.join(', ')}` : ''].filter(Boolean);
+  say(`wrote ${workspace.dir} (config snapshot ${loaded.hash.slice(0, 12)}${made.length ? `, ${made.join(', ')}` : ''})`);
   say('next: otto cluster start');
+}
+
+/** Every node of the config gets its own broker credential (.otto/credentials.json, 0600). */
+async function ensureNodeCredentials(workspace: Workspace, config: OttoConfig): Promise<string[]> {
+  const { Credentials } = await import('../../security/credentials.js');
+  return (await new Credentials(workspace.credentialsPath).load()).ensure(config.nodes.map((n) => n.id));
 }
 
 async function runningClient(workspace: Workspace): Promise<ApiClient | undefined> {
@@ -43,6 +51,7 @@ async function ensureInitialized(options: GlobalOptions, { saveEnv = false } = {
     await workspace.initialize(loaded.text, loaded.hash);
     say(`initialized ${workspace.dir}`);
   }
+  await ensureNodeCredentials(workspace, loaded.config);
   if (saveEnv) await saveEnvUnlessRunning(workspace, referenced);
   return workspace;
 }

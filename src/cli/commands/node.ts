@@ -114,3 +114,26 @@ export async function metrics(options: GlobalOptions & { watch?: boolean; json?:
     if (!process.stdout.isTTY && !options.json) say();
   }
 }
+
+/**
+ * `otto node rotate-credentials NODE`: a new broker credential for one node. With the cluster running, the
+ * control plane rotates it and the node's agent reconnects with it at once; stopped, the store is updated
+ * and agents get the new one at the next start. The old one is refused from then on.
+ */
+export async function rotateCredentials(options: GlobalOptions, nodeId: string): Promise<void> {
+  const loaded = await loadRunningConfig(options.config);
+  if (!loaded.config.nodes.some((n) => n.id === nodeId)) {
+    throw new UsageError(`no such node: ${nodeId}`, `nodes: ${loaded.config.nodes.map((n) => n.id).join(', ')}`);
+  }
+  const workspace = new Workspace(loaded.path);
+  const [{ ApiClient }, { rotationSchema }] = await Promise.all([import('../../http/client.js'), import('../../http/schemas.js')]);
+  const client = await ApiClient.connect(workspace);
+  if (client && (await client.healthy())) {
+    await client.post(`/api/v1/nodes/${encodeURIComponent(nodeId)}/rotate-credentials`, {}, rotationSchema);
+    say(`rotated the broker credential of node ${nodeId}; its agent reconnected with the new one (other nodes untouched)`);
+    return;
+  }
+  const { Credentials } = await import('../../security/credentials.js');
+  await (await new Credentials(workspace.credentialsPath).load()).rotate(nodeId);
+  say(`rotated the broker credential of node ${nodeId} in ${workspace.credentialsPath}; its agent gets it when the cluster starts`);
+}
