@@ -64,6 +64,10 @@ export class Workspace {
   get agentsDir() {
     return join(this.dir, 'agents');
   }
+  /** The cluster's CA and server certificate (mqtt.tls / http.tls auto); keys 0600. */
+  get tlsDir() {
+    return join(this.dir, 'tls');
+  }
   /** Every node's broker credential (0600). */
   get credentialsPath() {
     return join(this.dir, 'credentials.json');

@@ -153,7 +153,10 @@ describe('a 3-node cluster: local + 2 nodes over SSH', () => {
   });
 
   it('streams metrics from all three nodes to a plain MQTT subscriber', async () => {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, brokerLogin(work.dir));
+    // Remote nodes: mqtt.tls auto is on, so the broker speaks mqtts with the cluster's own CA.
+    const url = (await status()).cluster.mqtt_url;
+    expect(url).toBe(`mqtts://127.0.0.1:${mqttPort}`);
+    const client = await mqtt.connectAsync(url, brokerLogin(work.dir));
     const seen = new Set<string>();
     client.on('message', (topic) => seen.add(topic));
     await client.subscribeAsync('otto/nodes/+/metrics/#');

@@ -112,7 +112,8 @@ describe('remote nodes with broker credentials: no secret on a command line; sto
     await startCluster();
 
     // The broker does check them: a node's name with a wrong password is refused.
-    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: 'rpi-01', password: 'wrong', reconnectPeriod: 0, connectTimeout: 5_000 })).rejects.toThrow(
+    const ca = readFileSync(join(work.dir, '.otto', 'tls', 'ca.pem'), 'utf8');
+    await expect(mqtt.connectAsync(`mqtts://127.0.0.1:${mqttPort}`, { ca, username: 'rpi-01', password: 'wrong', reconnectPeriod: 0, connectTimeout: 5_000 })).rejects.toThrow(
       /Bad username or password|Not authorized/i,
     );
 
@@ -125,7 +126,10 @@ describe('remote nodes with broker credentials: no secret on a command line; sto
       const line = argv.join(' ');
       expect(line).not.toContain(password);
       expect(line).not.toMatch(/mqtt:\/\/[^ ]*@/);
-      expect(argv[argv.indexOf('--mqtt-url') + 1]).toBe(`mqtt://127.0.0.1:${mqttPort}`);
+      expect(argv[argv.indexOf('--mqtt-url') + 1]).toBe(`mqtts://127.0.0.1:${mqttPort}`);
+      // The agent verifies the broker with the cluster's CA, uploaded beside its credential.
+      const caFile = argv[argv.indexOf('--mqtt-ca-file') + 1]!;
+      expect(readFileSync(caFile, 'utf8')).toBe(readFileSync(join(work.dir, '.otto', 'tls', 'ca.pem'), 'utf8'));
       expect(argv[argv.indexOf('--mqtt-credentials-file') + 1]).toBe(credentialsFile(node, id));
       // Nor is it in the agent's environment.
       expect(readFileSync(`/proc/${pids[0]}/environ`, 'utf8')).not.toContain(password);

@@ -26,6 +26,8 @@ export interface AgentOptions {
   mqttUrl: string;
   mqttUsername?: string;
   mqttPassword?: string;
+  /** PEM of the CA that signed the broker's certificate (mqtts): the agent refuses any other broker. */
+  mqttCa?: string;
   dockerUrl: string;
   /** Where the last desired state is kept. */
   stateDir: string;
@@ -136,6 +138,7 @@ export class Agent {
       clientId: `otto-agent-${this.options.cluster}-${nodeId}`,
       username: this.options.mqttUsername,
       password: this.options.mqttPassword,
+      ...(this.options.mqttCa ? { ca: this.options.mqttCa, rejectUnauthorized: true } : {}),
       // A broker that is back should hear from its nodes at once; a connect attempt costs next to nothing.
       reconnectPeriod: 1_000,
       connectTimeout: 10_000,

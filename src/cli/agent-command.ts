@@ -10,6 +10,7 @@ export function addAgentCommand(program: Command): void {
     .option('--cluster <name>', 'cluster name (default: from the config)')
     .option('--mqtt-url <url>', 'broker URL (default: from the config)')
     .option('--mqtt-credentials-file <path>', 'JSON file {"username","password"} for the broker (or env OTTO_MQTT_USERNAME / OTTO_MQTT_PASSWORD)')
+    .option('--mqtt-ca-file <path>', "PEM of the CA the broker's certificate must be signed by (mqtts)")
     .option('--docker-url <url>', 'Docker engine (default: from the config)')
     .option('--state-dir <dir>', 'where the agent keeps its last desired state')
     .option('--interval <duration>', 'metrics interval until the control plane sends one')

@@ -16,6 +16,7 @@ import type { ReplicaView } from '../http/schemas.js';
 import { decode, encode, logsChunkSchema, type LogsChunk, type LogsControl, type LogsRequest } from '../protocol/messages.js';
 import { topics } from '../protocol/topics.js';
 import { ChunkOrder } from './log-chunk-order.js';
+import { brokerTransport } from '../config/transport.js';
 
 const KEEPALIVE_MS = 10_000;
 /** Chunks (<= 64 KB each) an agent may send beyond those printed here. */
@@ -41,11 +42,12 @@ export async function streamLogs(
   config: OttoConfig,
   token: string,
   replicas: ReplicaView[],
-  options: { follow: boolean; tail?: number; prefix: boolean },
+  options: { follow: boolean; tail?: number; prefix: boolean; ca?: string },
 ): Promise<void> {
-  const url = brokerUrl(config.mqtt.host, config.mqtt.port);
+  const transport = brokerTransport(config);
+  const url = brokerUrl(config.mqtt.host, transport.port, transport.tls);
   const client = await mqtt
-    .connectAsync(url, { ...controlPlaneCredentials(token), reconnectPeriod: 0, connectTimeout: 5_000 })
+    .connectAsync(url, { ...controlPlaneCredentials(token), ...(options.ca ? { ca: options.ca } : {}), reconnectPeriod: 0, connectTimeout: 5_000 })
     .catch((err) => {
       throw new InfrastructureError(`MQTT broker ${url} unreachable: ${errorMessage(err)}`, 'is the cluster running? `otto cluster status`');
     });

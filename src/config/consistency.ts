@@ -19,7 +19,25 @@ export function checkConsistency(config: OttoConfig, where: (path: ConfigPath) =
     ...portProblems(config, nodeIds),
     ...remoteBrokerProblems(config),
     ...identityProblems(config),
+    ...tlsProblems(config),
   ];
+}
+
+/** TLS settings that cannot work: an external broker across the network with no CA, an embedded one with no key. */
+function tlsProblems(config: OttoConfig): Problem[] {
+  const { tls, embedded, host } = config.mqtt;
+  if (tls === 'auto' && !embedded && !loopbackHost.test(host)) {
+    return [
+      {
+        path: ['mqtt', 'tls'],
+        message: `Otto reaches the external broker at "${host}" over the network: give the CA its certificate is signed by (mqtt.tls: { ca: FILE }), or set mqtt.tls: off to send everything in the clear`,
+      },
+    ];
+  }
+  if (typeof tls === 'object' && embedded && (!tls.cert || !tls.key)) {
+    return [{ path: ['mqtt', 'tls'], message: 'the embedded broker needs its certificate and key: set mqtt.tls.cert and mqtt.tls.key (or mqtt.tls: auto to let Otto make them)' }];
+  }
+  return [];
 }
 
 /** A node's id is its broker username: it may not be the control plane's, nor a reader's. */

@@ -75,7 +75,7 @@ services:
     const config = parseConfig(`${twoNodes}services:\n  - name: web\n    image: nginx\n`, 'otto.yaml', {});
     expect(config.services[0]).toMatchObject({ restart: 'unless-stopped', replicas: 1, ports: [], environment: {} });
     expect(config.metrics.interval).toBe('5s');
-    expect(config.mqtt).toEqual({ host: 'localhost', port: 1883, embedded: true, readers: [] });
+    expect(config.mqtt).toEqual({ host: 'localhost', embedded: true, readers: [], tls: 'auto' });
     expect(config.cluster.name).toBe('default');
   });
 

@@ -31,7 +31,18 @@ export const clusterSchema = z.strictObject({
 
 export const mqttSchema = z.strictObject({
   host: z.string().min(1).default('localhost').describe('Broker address (the embedded broker listens here)'),
-  port: z.number().int().min(1).max(65535).default(1883),
+  port: z.number().int().min(1).max(65535).optional().describe('Default 8883 with TLS, 1883 without'),
+  tls: z
+    .union([
+      z.enum(['auto', 'off']),
+      z.strictObject({
+        ca: z.string().min(1).describe('CA certificate (PEM file) clients verify the broker with'),
+        cert: z.string().min(1).optional().describe("The embedded broker's certificate (PEM file)"),
+        key: z.string().min(1).optional().describe("The embedded broker's private key (PEM file)"),
+      }),
+    ])
+    .default('auto')
+    .describe('auto: TLS (mqtts, a CA Otto makes in .otto/tls) whenever a node is not local or the broker listens beyond this machine; off: plain MQTT; or your own files'),
   embedded: z.boolean().default(true).describe('Run the broker inside the control plane; false uses an external broker'),
   advertise: z.string().min(1).optional().describe('Broker address handed to remote nodes; must be routable from them'),
   readers: z
@@ -46,6 +57,10 @@ export const mqttSchema = z.strictObject({
 export const httpSchema = z.strictObject({
   listen: z.string().min(1).default('127.0.0.1').describe('Address the control plane API binds to'),
   port: z.number().int().min(1).max(65535).default(7480),
+  tls: z
+    .union([z.enum(['auto', 'off']), z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })])
+    .default('auto')
+    .describe('auto: HTTPS (with the CA in .otto/tls) whenever the API listens beyond this machine; off: plain HTTP; or your own files'),
   metrics_public: z.boolean().default(false).describe('Serve /metrics without the token'),
 });
 
@@ -126,8 +141,8 @@ export const serviceSchema = z.strictObject({
 
 export const ottoConfigSchema = z.strictObject({
   cluster: clusterSchema.default({ name: 'default' }),
-  mqtt: mqttSchema.default({ host: 'localhost', port: 1883, embedded: true, readers: [] }),
-  http: httpSchema.default({ listen: '127.0.0.1', port: 7480, metrics_public: false }),
+  mqtt: mqttSchema.default({ host: 'localhost', embedded: true, readers: [], tls: 'auto' }),
+  http: httpSchema.default({ listen: '127.0.0.1', port: 7480, metrics_public: false, tls: 'auto' }),
   metrics: metricsSchema.default({ interval: '5s' }),
   control: controlSchema.default({ interval: '5s', lost_after: '5m' }),
   nodes: z.array(nodeSchema).min(1, 'expected at least one node'),

@@ -19,6 +19,7 @@ import type { Logger } from '../log.js';
 import { PRIVILEGED_MQTT_USER, controlPlaneCredentials, type BrokerIdentity } from '../protocol/broker-auth.js';
 import { brokerUrl, dialableHost } from '../protocol/broker-url.js';
 import type { NodeState } from '../protocol/messages.js';
+import { apiTls, brokerTransport, transportWarnings } from '../config/transport.js';
 import { RemoteAgentManager, type EnsureOptions, type NodeResult } from '../remote/manager.js';
 import { remoteMqttUrl } from '../remote/mqtt-address.js';
 import { Credentials } from '../security/credentials.js';
@@ -26,6 +27,7 @@ import { tokenMatches, writeAtomic, type Workspace } from '../workspace.js';
 import { AgentSupervisor } from './agent-supervisor.js';
 import { startEmbeddedBroker, type EmbeddedBroker, type RefusalKind } from './broker.js';
 import { ClusterPlanner } from './cluster-planner.js';
+import { servedTls, type ServedTls } from './tls-setup.js';
 import { ClusterView } from './cluster-view.js';
 import { ConfigWatcher } from './config-watcher.js';
 import { containerSpecOf } from './container-spec.js';
@@ -78,6 +80,7 @@ export class ControlPlane implements ApiHandlers {
   private started = false;
   private readonly stats = { reconcile_seconds_sum: 0, reconcile_count: 0, operations_by_result: {} as Record<string, number> };
   private credentials!: Credentials;
+  private tls: ServedTls = {};
   private token = '';
   /** Refusals by the embedded broker, by kind; the last time each client's refusal was logged. */
   private readonly refusals: Record<RefusalKind, number> = { connect: 0, publish: 0, subscribe: 0, oversize: 0 };
@@ -163,11 +166,12 @@ export class ControlPlane implements ApiHandlers {
   }
 
   get mqttUrl(): string {
-    return brokerUrl(this.config.mqtt.host, this.config.mqtt.port);
+    const transport = brokerTransport(this.config);
+    return brokerUrl(this.config.mqtt.host, transport.port, transport.tls);
   }
 
   get apiUrl(): string {
-    return `http://${dialableHost(this.config.http.listen)}:${this.config.http.port}`;
+    return `${apiTls(this.config).tls ? 'https' : 'http'}://${dialableHost(this.config.http.listen)}:${this.config.http.port}`;
   }
 
   private get heartbeatTimeoutMs(): number {
@@ -192,12 +196,15 @@ export class ControlPlane implements ApiHandlers {
     this.token = await this.workspace.token();
     this.credentials = await new Credentials(this.workspace.credentialsPath).load();
     await this.credentials.ensure(config.nodes.map((n) => n.id));
+    this.tls = await servedTls(config, this.workspace.tlsDir);
+    for (const warning of transportWarnings(config)) this.log.warn(warning);
 
     if (config.mqtt.embedded) {
       this.broker = await startEmbeddedBroker({
         host: config.mqtt.host,
-        port: config.mqtt.port,
+        port: brokerTransport(config).port,
         maxPacketBytes: MAX_MQTT_PACKET_BYTES,
+        tls: this.tls.broker && { cert: this.tls.broker.cert, key: this.tls.broker.key },
         authenticate: (username, password) => this.identify(username, password),
         onRefused: (kind, clientId, detail) => this.brokerRefused(kind, clientId, detail),
       });
@@ -207,6 +214,7 @@ export class ControlPlane implements ApiHandlers {
       url: this.mqttUrl,
       clientId: `otto-control-plane-${config.cluster.name}`,
       ...controlPlaneCredentials(this.token),
+      ca: this.tls.broker?.ca,
       log: this.log,
       handlers: {
         nodeMetrics: (m) => {
@@ -231,6 +239,7 @@ export class ControlPlane implements ApiHandlers {
       token: await this.workspace.token(),
       handlers: this,
       metricsPublic: config.http.metrics_public,
+      https: this.tls.api,
       log: this.log.child({ component: 'api' }),
     }).catch((err: NodeJS.ErrnoException) => {
       throw new InfrastructureError(
@@ -339,10 +348,11 @@ export class ControlPlane implements ApiHandlers {
   /** Starts (or keeps, or upgrades) the agents of nodes reached over SSH; stops those of nodes removed. */
   private async ensureRemoteAgents(config: OttoConfig, options: EnsureOptions): Promise<void> {
     const remoteNodes = config.nodes.filter((n) => !isLocalNode(n));
-    const mqttUrl = remoteMqttUrl(config.mqtt);
+    const mqttUrl = remoteMqttUrl(config);
     if (remoteNodes.length > 0 && !mqttUrl) throw new InfrastructureError('no broker address for remote nodes', 'set mqtt.advertise in otto.yaml');
     const credentials = Object.fromEntries(remoteNodes.map((n) => [n.id, { username: n.id, password: this.credentials.password(n.id)! }]));
-    await this.remote.ensure(remoteNodes, { cluster: config.cluster.name, mqttUrl: mqttUrl ?? '', interval: config.metrics.interval, credentials }, options);
+    const ca = this.tls.broker?.ca;
+    await this.remote.ensure(remoteNodes, { cluster: config.cluster.name, mqttUrl: mqttUrl ?? '', interval: config.metrics.interval, credentials, ...(ca ? { ca } : {}) }, options);
   }
 
   /** Local agents get their node's credential in a 0600 file their command line names by path. */

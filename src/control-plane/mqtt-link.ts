@@ -39,6 +39,8 @@ export interface MqttLinkOptions {
   clientId: string;
   username?: string;
   password?: string;
+  /** The CA the broker's certificate must be signed by (mqtts). */
+  ca?: string;
   log: Logger;
   handlers: InboxHandlers;
 }
@@ -59,6 +61,7 @@ export class MqttLink {
       clientId: this.options.clientId,
       username: this.options.username,
       password: this.options.password,
+      ...(this.options.ca ? { ca: this.options.ca, rejectUnauthorized: true } : {}),
       reconnectPeriod: 1_000,
       connectTimeout: 5_000,
     });

@@ -35,6 +35,8 @@ export interface StartApiOptions {
   uiDir?: string;
   /** SSE timing; the defaults suit production, tests shorten them. */
   stream?: { heartbeatMs?: number; statusMs?: number; retryMs?: number };
+  /** Serve HTTPS with this certificate (http.tls). */
+  https?: { cert: string; key: string };
 }
 
 /** The dashboard's files, wherever this module runs from (src/http under vitest, dist/http when built). */
@@ -146,7 +148,7 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
   const metricsPublic = options.metricsPublic ?? false;
   const warn = (message: string, details: Record<string, unknown> = {}) => options.log?.warn(details, message);
   const bodyLimit = 64 * 1024;
-  const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true });
+  const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true, ...(options.https ? { https: options.https } : {}) }) as unknown as FastifyInstance;
 
   // Every body is JSON, whatever the Content-Type says (curl -d sends form-urlencoded); an empty one is none.
   app.removeAllContentTypeParsers();

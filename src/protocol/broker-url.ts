@@ -15,8 +15,8 @@ export function dialableHost(host: string): string {
   return isWildcardHost(host) ? '127.0.0.1' : host;
 }
 
-/** The URL agents, the control plane and the CLI use to reach the broker at `mqtt.host:mqtt.port`. */
-export function brokerUrl(mqttHost: string, port: number): string {
+/** The URL agents, the control plane and the CLI use to reach the broker at `mqtt.host:port`. */
+export function brokerUrl(mqttHost: string, port: number, tls = false): string {
   const host = dialableHost(mqttHost);
-  return `mqtt://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  return `${tls ? 'mqtts' : 'mqtt'}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }

@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { arch as localArch } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { redactUrl, remoteMqttUrl } from './mqtt-address.js';
 import { PROBE_MJS, PROBE_NAME, type ProbeRequest, type ProbeResult } from './node-scripts.js';
 import { MIN_NODE_MAJOR, RemoteAgent, localAgentBundle, nodeMajor, runtimeProblems, type AgentBundle } from './remote-agent.js';
 import { SshConnection, SshError, shellQuote, type ConnectOptions } from './ssh-connection.js';
+import { brokerCaFile, brokerTransport } from '../config/transport.js';
 
 export const CHECKS = ['ssh', 'auth', 'host_key', 'arch', 'node_js', 'docker', 'broker', 'clock_skew'] as const;
 export type CheckName = (typeof CHECKS)[number];
@@ -94,7 +95,7 @@ interface StandIn {
 }
 
 /** Listens where the embedded broker will, answering `otto-check <nonce>` to whoever connects. */
-async function standInBroker(mqtt: OttoConfig['mqtt']): Promise<StandIn | undefined> {
+async function standInBroker(mqtt: OttoConfig['mqtt'], port: number): Promise<StandIn | undefined> {
   const nonce = randomBytes(8).toString('hex');
   const server: Server = createServer((socket) => {
     socket.on('error', () => undefined);
@@ -102,7 +103,7 @@ async function standInBroker(mqtt: OttoConfig['mqtt']): Promise<StandIn | undefi
   });
   const listening = await new Promise<boolean>((resolve) => {
     server.once('error', () => resolve(false));
-    server.listen(mqtt.port, mqtt.host, () => resolve(true));
+    server.listen(port, mqtt.host, () => resolve(true));
   });
   if (!listening) return undefined;
   return { nonce, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
@@ -270,7 +271,7 @@ function fallbackBundle(): AgentBundle {
 export async function runClusterCheck(options: CheckOptions): Promise<CheckReport> {
   const { config } = options;
   const useStandIn = config.mqtt.embedded && !options.controlPlaneRunning;
-  const standIn = useStandIn ? await standInBroker(config.mqtt) : undefined;
+  const standIn = useStandIn ? await standInBroker(config.mqtt, brokerTransport(config).port) : undefined;
   const knownHosts = KnownHosts.forWorkspace(options.workspaceDir);
   // Each node checks the broker with its own credential, as its agent will connect.
   const store = await new Credentials(join(options.workspaceDir, 'credentials.json')).load().catch(() => undefined);
@@ -278,12 +279,16 @@ export async function runClusterCheck(options: CheckOptions): Promise<CheckRepor
     const password = store?.password(nodeId);
     return password ? { username: nodeId, password } : {};
   };
+  const caFile = brokerCaFile(config, join(options.workspaceDir, 'tls'));
+  const ca = caFile ? await readFile(caFile, 'utf8').catch(() => undefined) : undefined;
   try {
     const nodes = await Promise.all(
       config.nodes.map((node) => {
         const local = isLocalNode(node);
-        const url = local ? brokerUrl(config.mqtt.host, config.mqtt.port) : (remoteMqttUrl(config.mqtt) ?? brokerUrl(config.mqtt.host, config.mqtt.port));
-        const broker = standIn ? { url, nonce: standIn.nonce } : { url, ...credentialsOf(node.id) };
+        const transport = brokerTransport(config);
+        const localUrl = brokerUrl(config.mqtt.host, transport.port, transport.tls);
+        const url = local ? localUrl : (remoteMqttUrl(config) ?? localUrl);
+        const broker = standIn ? { url, nonce: standIn.nonce } : { url, ...credentialsOf(node.id), ...(ca ? { ca } : {}) };
         return local ? checkLocal(node, options, broker) : checkRemote(node, options, broker, knownHosts);
       }),
     );

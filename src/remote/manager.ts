@@ -25,8 +25,10 @@ export type SshState = 'connected' | 'connecting' | 'disconnected' | 'reconnecti
 
 export interface RemoteSettings {
   cluster: string;
-  /** The broker URL remote agents get (remoteMqttUrl(config.mqtt)). */
+  /** The broker URL remote agents get (remoteMqttUrl(config)). */
   mqttUrl: string;
+  /** PEM of the CA remote agents verify the broker with (mqtts); uploaded beside their credential. */
+  ca?: string;
   /** Each node's broker credential; it reaches the node in a 0600 file, never on a command line. */
   credentials?: Record<string, { username: string; password: string }>;
   /** metrics.interval */
@@ -409,7 +411,7 @@ export class RemoteAgentManager {
     // would be out of reach of the stop that follows.
     const agent = managed.agent;
     const mqttUrl = withCredentials(settings.mqttUrl, settings.credentials?.[managed.node.id]);
-    const result = await agent.start({ cluster: settings.cluster, mqttUrl, interval: settings.interval, dockerUrl: managed.node.docker_url });
+    const result = await agent.start({ cluster: settings.cluster, mqttUrl, interval: settings.interval, dockerUrl: managed.node.docker_url, ...(settings.ca ? { ca: settings.ca } : {}) });
     managed.pid = result.pid;
     managed.facts = await agent.facts();
     managed.version = bundle.version;

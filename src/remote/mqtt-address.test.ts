@@ -14,7 +14,12 @@ const ifaces = {
   eth0: [{ address: '192.168.2.1', family: 'IPv4', internal: false }],
 } as unknown as NodeJS.Dict<import('node:os').NetworkInterfaceInfo[]>;
 
-const mqtt = (over: Record<string, unknown>) => ({ host: 'localhost', port: 1883, embedded: true, ...over }) as Parameters<typeof remoteMqttUrl>[0];
+/** A config with one remote node, plain MQTT unless `tls` says otherwise. */
+const mqtt = (over: Record<string, unknown>) =>
+  ({
+    mqtt: { host: 'localhost', port: 1883, embedded: true, tls: 'off', readers: [], ...over },
+    nodes: [{ id: 'rpi-01', host: '10.0.0.9', user: 'pi', labels: {}, docker_url: 'unix:///var/run/docker.sock' }],
+  }) as unknown as Parameters<typeof remoteMqttUrl>[0];
 
 describe('the broker address of remote agents', () => {
   it('is mqtt.advertise, a routable mqtt.host, or this machine’s address for 0.0.0.0', () => {
@@ -22,6 +27,9 @@ describe('the broker address of remote agents', () => {
     expect(remoteMqttUrl(mqtt({ host: '192.168.2.1' }), ifaces)).toBe('mqtt://192.168.2.1:1883');
     expect(remoteMqttUrl(mqtt({ host: '0.0.0.0', port: 1884 }), ifaces)).toBe('mqtt://192.168.2.1:1884');
     expect(remoteMqttUrl(mqtt({ host: '127.0.0.1' }), ifaces)).toBeUndefined();
+    // mqtt.tls auto with a remote node: mqtts, on 8883 unless a port is given.
+    expect(remoteMqttUrl(mqtt({ advertise: '10.0.0.5', tls: 'auto', port: undefined }), ifaces)).toBe('mqtts://10.0.0.5:8883');
+    expect(remoteMqttUrl(mqtt({ advertise: '10.0.0.5', tls: 'auto' }), ifaces)).toBe('mqtts://10.0.0.5:1883');
     expect(routableIPv4(ifaces)).toBe('192.168.2.1');
   });
 

@@ -2,6 +2,7 @@
 import { networkInterfaces } from 'node:os';
 import type { OttoConfig } from '../config/schema.js';
 import { isLoopbackHost, isWildcardHost } from '../protocol/broker-url.js';
+import { brokerTransport } from '../config/transport.js';
 
 type Interfaces = ReturnType<typeof networkInterfaces>;
 
@@ -32,11 +33,12 @@ export function remoteBrokerHost(mqtt: OttoConfig['mqtt'], interfaces?: Interfac
   return undefined;
 }
 
-/** `mqtt://host:port` for remote agents. */
-export function remoteMqttUrl(mqtt: OttoConfig['mqtt'], interfaces?: Interfaces): string | undefined {
-  const host = remoteBrokerHost(mqtt, interfaces);
+/** `mqtt[s]://host:port` for remote agents. */
+export function remoteMqttUrl(config: OttoConfig, interfaces?: Interfaces): string | undefined {
+  const host = remoteBrokerHost(config.mqtt, interfaces);
   if (!host) return undefined;
-  return `mqtt://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${mqtt.port}`;
+  const { port, tls } = brokerTransport(config);
+  return `${tls ? 'mqtts' : 'mqtt'}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
 /**

@@ -131,6 +131,7 @@ export const PROBE_MJS = String.raw`// Otto's node probe (uploaded by Otto; safe
 // own grace period), then removes it; a container that would not stop is left as it is and reported.
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 
 const started = Date.now();
 const input = await new Promise((resolve) => {
@@ -286,8 +287,10 @@ function probeBroker(broker) {
       return resolve({ ok: false, error: 'invalid URL ' + broker.url });
     }
     const host = parsed.hostname.replace(/^\[|\]$/g, '');
-    const port = Number(parsed.port || 1883);
-    const socket = net.connect({ host, port });
+    // mqtts: verify the broker with the cluster's CA, as the agent will (the stand-in answers plain TCP).
+    const secure = parsed.protocol === 'mqtts:' && !broker.nonce;
+    const port = Number(parsed.port || (secure ? 8883 : 1883));
+    const socket = secure ? tls.connect({ host, port, ca: broker.ca, servername: net.isIP(host) ? undefined : host }) : net.connect({ host, port });
     let received = Buffer.alloc(0);
     let done = false;
     const finish = (result) => {
@@ -298,7 +301,7 @@ function probeBroker(broker) {
       resolve(result);
     };
     const timer = setTimeout(() => finish({ ok: false, error: 'timed out' }), timeoutMs);
-    socket.on('connect', () => {
+    socket.on(secure ? 'secureConnect' : 'connect', () => {
       if (!broker.nonce) socket.write(connectPacket(broker.username, broker.password));
     });
     socket.on('data', (chunk) => {
@@ -339,7 +342,7 @@ export const PROBE_NAME = `otto-probe-${short(PROBE_MJS)}.mjs`;
 
 export interface ProbeRequest {
   docker?: string;
-  broker?: { url: string; username?: string; password?: string; nonce?: string };
+  broker?: { url: string; username?: string; password?: string; nonce?: string; ca?: string };
   /** Force-removes every container that has all of these `key=value` labels (at least one). */
   remove?: { docker: string; labels: string[] };
   /** Per network request (Docker, broker). */

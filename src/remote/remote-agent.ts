@@ -95,10 +95,12 @@ export function runtimeProblems(nodeId: string, facts: NodeFacts): { message: st
 export interface RemoteAgentSettings {
   cluster: string;
   /**
-   * Broker URL as the node reaches it. Credentials in it (remoteMqttUrl puts mqtt.username/password
-   * there) are taken out: the agent reads them from paths.mqttCredentials.
+   * Broker URL as the node reaches it. Credentials in it (the node's own, put there by the manager) are
+   * taken out: the agent reads them from paths.mqttCredentials.
    */
   mqttUrl: string;
+  /** PEM of the CA the agent verifies the broker with (mqtts), uploaded to paths.mqttCa. */
+  ca?: string;
   /** metrics.interval */
   interval: string;
   dockerUrl: string;
@@ -117,6 +119,8 @@ export interface AgentPaths {
   stateDir: string;
   /** The broker credentials, JSON, mode 0600. */
   mqttCredentials: string;
+  /** The CA of the broker's certificate, PEM. */
+  mqttCa: string;
   helper: string;
   probe: string;
   unit: string;
@@ -137,6 +141,7 @@ export function agentPaths(home: string, cluster: string, nodeId: string, versio
     logFile: `${base}/${name}.log`,
     stateDir: `${home.replace(/\/$/, '')}/.otto/state/${name}`,
     mqttCredentials: `${home.replace(/\/$/, '')}/.otto/state/${name}/mqtt.json`,
+    mqttCa: `${home.replace(/\/$/, '')}/.otto/state/${name}/ca.pem`,
     helper: `${base}/${NODE_HELPER_NAME}`,
     probe: `${base}/${PROBE_NAME}`,
     unit: `otto-agent-${name}.service`,
@@ -165,6 +170,7 @@ export function agentArgs(nodeId: string, paths: AgentPaths, settings: RemoteAge
     '--mqtt-url',
     url,
     ...(credentials ? ['--mqtt-credentials-file', paths.mqttCredentials] : []),
+    ...(settings.ca ? ['--mqtt-ca-file', paths.mqttCa] : []),
     '--docker-url',
     settings.dockerUrl,
     '--state-dir',
@@ -312,6 +318,10 @@ export class RemoteAgent {
       await this.conn.writeFile(paths.mqttCredentials, `${JSON.stringify(credentials)}\n`, 0o600);
     } else if (await this.conn.stat(paths.mqttCredentials)) {
       await this.conn.remove(paths.mqttCredentials);
+    }
+    if (settings.ca) {
+      await this.conn.mkdirp(paths.stateDir, 0o700);
+      await this.conn.writeFile(paths.mqttCa, settings.ca, 0o644);
     }
     await this.conn.writeFile(paths.startScript, startScript(this.nodeId, paths, this.bundle, settings, nodeBin), 0o700);
     return paths;

@@ -1,6 +1,6 @@
 /** Runs the built `otto` CLI the way a user does, and the helpers integration tests share. */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -71,10 +71,14 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** A test's own MQTT client on a cluster's embedded broker proves the control plane's identity (its token). */
-export function brokerLogin(dir: string): { username: string; password: string } {
+/**
+ * A test's own MQTT client on a cluster's embedded broker proves the control plane's identity (its token),
+ * and verifies an mqtts broker with the cluster's CA when there is one.
+ */
+export function brokerLogin(dir: string): { username: string; password: string; ca?: string } {
   const token = readFileSync(join(dir, '.otto', 'token'), 'utf8').trim();
-  return { username: 'otto-control-plane', password: token };
+  const caFile = join(dir, '.otto', 'tls', 'ca.pem');
+  return { username: 'otto-control-plane', password: token, ...(existsSync(caFile) ? { ca: readFileSync(caFile, 'utf8') } : {}) };
 }
 
 /** A node's own broker credential (what its agent uses), from the cluster's 0600 store. */

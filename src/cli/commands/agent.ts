@@ -10,9 +10,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import { parseDuration } from '../../config/units.js';
-import { UsageError } from '../../errors.js';
+import { UsageError, errorMessage } from '../../errors.js';
 import { Workspace } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
+import { brokerCaFile, brokerTransport } from '../../config/transport.js';
 
 interface AgentFlags extends GlobalOptions {
   node: string;
@@ -22,6 +23,7 @@ interface AgentFlags extends GlobalOptions {
   stateDir?: string;
   interval?: string;
   mqttCredentialsFile?: string;
+  mqttCaFile?: string;
 }
 
 interface Credentials {
@@ -67,7 +69,8 @@ export async function agent(options: AgentFlags): Promise<void> {
     throw new UsageError(`unknown node "${options.node}" in ${options.config}`, `nodes: ${config.nodes.map((n) => n.id).join(', ')}`);
   }
   const cluster = options.cluster ?? config?.cluster.name;
-  const mqttUrl = options.mqttUrl ?? (config && brokerUrl(config.mqtt.host, config.mqtt.port));
+  const transport = config && brokerTransport(config);
+  const mqttUrl = options.mqttUrl ?? (config && brokerUrl(config.mqtt.host, transport!.port, transport!.tls));
   if (!cluster || !mqttUrl) throw new UsageError('without a config file, --cluster and --mqtt-url are required', `or pass -c otto.yaml`);
   const stateDir = options.stateDir ?? (loaded ? new Workspace(loaded.path).agentStateDir(options.node) : `${process.env.HOME}/.otto/state/${cluster}-${options.node}`);
   const interval = options.interval ?? config?.metrics.interval ?? '5s';
@@ -80,6 +83,15 @@ export async function agent(options: AgentFlags): Promise<void> {
   // The node's own credential: the file named, else the one Otto keeps in the node's state folder.
   const defaultFile = join(stateDir, 'mqtt.json');
   const credentials = agentCredentials(options.mqttCredentialsFile ?? (existsSync(defaultFile) ? defaultFile : undefined)) ?? {};
+  const caFile = options.mqttCaFile ?? (config && loaded ? brokerCaFile(config, new Workspace(loaded.path).tlsDir) : undefined);
+  let mqttCa: string | undefined;
+  if (caFile) {
+    try {
+      mqttCa = readFileSync(caFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--mqtt-ca-file: cannot read ${caFile}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, 'it is the PEM of the CA that signed the broker certificate (.otto/tls/ca.pem)');
+    }
+  }
   const logger = createLogger({ component: `agent[${options.node}]`, pretty: process.env.OTTO_LOG_PRETTY !== '0' });
   if (credentials.warning) logger.warn(credentials.warning);
   const agentInstance = new Agent({
@@ -88,6 +100,7 @@ export async function agent(options: AgentFlags): Promise<void> {
     mqttUrl,
     mqttUsername: credentials.username,
     mqttPassword: credentials.password,
+    mqttCa,
     dockerUrl: options.dockerUrl ?? node?.docker_url ?? 'unix:///var/run/docker.sock',
     stateDir,
     metricsIntervalMs: intervalMs,

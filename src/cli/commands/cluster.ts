@@ -63,6 +63,8 @@ export async function start(options: GlobalOptions & { detach?: boolean }): Prom
     say(`cluster is already running (control plane pid ${running.pid}, API ${running.api_url}); nothing changed`);
     return;
   }
+  const { transportWarnings } = await import('../../config/transport.js');
+  for (const warning of transportWarnings((await loadRunningConfig(options.config)).config)) process.stderr.write(`warning: ${warning}\n`);
   if (options.detach) return startDetached(options, workspace);
   await runControlPlane(options, { pretty: true, announce: true });
 }

@@ -91,7 +91,7 @@ export async function install(options: GlobalOptions & { systemd?: boolean }, no
     import('../../remote/systemd-unit.js'),
     import('../../remote/mqtt-address.js'),
   ]);
-  const mqttUrl = remoteMqttUrl(config.mqtt);
+  const mqttUrl = remoteMqttUrl(config);
   if (!mqttUrl) throw new UsageError(`no broker address for remote nodes`, 'set mqtt.advertise in otto.yaml');
   const conn = await SshConnection.connect(sshTarget(node), { knownHosts: KnownHosts.forWorkspace(workspace.dir), keepaliveIntervalMs: 0 });
   try {

@@ -1,4 +1,5 @@
 /** `otto service ls|ps|scale|restart|logs`, shaped after `docker service ...`. */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { LoadedConfig } from '../../config/load.js';
 import { loadRunningConfig } from '../running-config.js';
@@ -150,7 +151,10 @@ export async function logs(options: GlobalOptions & { follow?: boolean; tail?: s
       `replicas: ${service.replicas.map((r) => r.replica).join(', ') || 'none'}`,
     );
   }
-  const { streamLogs } = await import('../logs-client.js');
-  await streamLogs(loaded.config, await new Workspace(loaded.path).token(), replicas, { follow: Boolean(options.follow), tail, prefix: replicas.length > 1 });
+  const [{ streamLogs }, { brokerCaFile }] = await Promise.all([import('../logs-client.js'), import('../../config/transport.js')]);
+  const workspace = new Workspace(loaded.path);
+  const caFile = brokerCaFile(loaded.config, workspace.tlsDir);
+  const ca = caFile ? readFileSync(caFile, 'utf8') : undefined;
+  await streamLogs(loaded.config, await workspace.token(), replicas, { follow: Boolean(options.follow), tail, prefix: replicas.length > 1, ca });
 }
 
