@@ -5,6 +5,7 @@
  * Schema validator (ajv) that knows nothing of zod.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +75,19 @@ describe('the HTTP API contract', () => {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats(ajv);
   const call = client(() => base);
+  /** A POST whose body goes without any Content-Type header (fetch would add text/plain to a string). */
+  const rawPost = (path: string, body: string) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const url = new URL(path, base);
+      const request = httpRequest(
+        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-length': Buffer.byteLength(body) } },
+        (response) => {
+          let text = '';
+          response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+        },
+      );
+      request.on('error', reject).end(body);
+    });
   /** Which (method, path template, status) the tests below checked against the document. */
   const checked = new Set<string>();
 
@@ -295,8 +309,24 @@ describe('the HTTP API contract', () => {
       expect(fake.ops.at(-1)).toMatchObject({ kind: 'scale', replicas: 3 });
     });
 
-    it('reads a JSON body whatever its content type (curl -d sends form-urlencoded)', async () => {
-      const answer = await call('POST', '/api/v1/services/web/scale', { rawBody: '{"replicas":0}', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    it('answers 415 with a hint to a body that is not application/json (curl -d sends form-urlencoded), and queues nothing', async () => {
+      const before = fake.ops.length;
+      for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'text/plain; charset=utf-8', 'multipart/form-data; boundary=x', 'application/jsonx']) {
+        const answer = await call('POST', '/api/v1/services/web/scale', { rawBody: '{"replicas":0}', headers: { 'content-type': type } });
+        expectContract('POST', '/api/v1/services/{name}/scale', answer, 415);
+        expect(answer.json).toEqual({ error: `body: expected Content-Type application/json, got ${type.split(';')[0]}`, hint: 'send Content-Type: application/json' });
+      }
+      expect(fake.ops.length).toBe(before);
+    });
+
+    it('answers 415 to a body without any Content-Type', async () => {
+      const answer = await rawPost('/api/v1/services/web/scale', '{"replicas":0}');
+      expect(answer.status).toBe(415);
+      expect(JSON.parse(answer.text)).toEqual({ error: 'body: expected Content-Type application/json, got none', hint: 'send Content-Type: application/json' });
+    });
+
+    it('reads application/json with a charset, in any case', async () => {
+      const answer = await call('POST', '/api/v1/services/web/scale', { rawBody: '{"replicas":0}', headers: { 'content-type': 'Application/JSON; charset=utf-8' } });
       expectContract('POST', '/api/v1/services/{name}/scale', answer, 202);
       expect(answer.json.replicas).toBe(0);
     });
@@ -347,6 +377,18 @@ describe('the HTTP API contract', () => {
       expect(answer.json.kind).toBe('restart');
     });
 
+    it('answers 415 to a body that is not application/json', async () => {
+      const answer = await call('POST', '/api/v1/services/web/restart', { rawBody: '{"rolling":true}', headers: { 'content-type': 'text/plain' } });
+      expectContract('POST', '/api/v1/services/{name}/restart', answer, 415);
+      expect(answer.json.hint).toBe('send Content-Type: application/json');
+    });
+
+    it('restarts without a body whatever the Content-Type says (an empty body is no body)', async () => {
+      const answer = await call('POST', '/api/v1/services/worker/restart', { rawBody: '', headers: { 'content-type': 'text/plain' } });
+      expectContract('POST', '/api/v1/services/{name}/restart', answer, 202);
+      expect(answer.json.kind).toBe('restart');
+    });
+
     it('answers 400 naming rolling for a string', async () => {
       const answer = await call('POST', '/api/v1/services/web/restart', { body: { rolling: 'yes' } });
       expectContract('POST', '/api/v1/services/{name}/restart', answer, 400);
@@ -363,6 +405,12 @@ describe('the HTTP API contract', () => {
       const answer = await call('POST', '/api/v1/services/web/rollback');
       expectContract('POST', '/api/v1/services/{name}/rollback', answer, 202);
       expect(answer.json).toMatchObject({ kind: 'rollback', service: 'web', state: 'queued' });
+    });
+
+    it('queues a rollback with an empty body and no Content-Type (curl -X POST)', async () => {
+      const answer = await rawPost('/api/v1/services/web/rollback', '');
+      expect(answer.status).toBe(202);
+      expect(JSON.parse(answer.text)).toMatchObject({ kind: 'rollback', service: 'web' });
     });
 
     it('answers 404 for an unknown service', async () => {

@@ -9,10 +9,11 @@ import { arch, hostname, platform } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decode, desiredStateSchema, encode, logsControlSchema, logsRequestSchema, type NodeState, type NodeStatus } from '../protocol/messages.js';
+import { decode, encode, logsControlSchema, logsRequestSchema, type NodeState, type NodeStatus } from '../protocol/messages.js';
 import { topics } from '../protocol/topics.js';
 import { DockerRuntime, dockerFromUrl } from '../runtime/docker.js';
 import { OTTO_VERSION } from '../version.js';
+import { decodeDesired, withRejected, type RejectedReplica } from './desired-decode.js';
 import { judgeDesired } from './desired-gate.js';
 import { DesiredStore } from './desired-store.js';
 import { LogStreamer } from './log-streamer.js';
@@ -50,6 +51,8 @@ export class Agent {
   /** Desired states are saved one after the other, newest last. */
   private saving: Promise<void> = Promise.resolve();
   private lastReport = '';
+  /** Replicas of the desired state this agent cannot run: reported in `error`, never run. */
+  private rejected: { revision: number; replicas: RejectedReplica[] } = { revision: -1, replicas: [] };
   private stopped = false;
   invalidMessages = 0;
 
@@ -90,6 +93,7 @@ export class Agent {
     if (saved.state) {
       this.intervalMs = saved.state.settings.metrics_interval_ms;
       this.log.info({ revision: saved.state.revision, replicas: saved.state.replicas.length }, 'loaded last desired state from disk');
+      this.setRejected(saved.state.revision, saved.rejected);
       this.reconciler.setDesired(saved.state);
     } else if (saved.problem) {
       // Running nothing would remove every container: touch nothing until the control plane speaks.
@@ -180,13 +184,13 @@ export class Agent {
   }
 
   private onDesired(payload: Buffer): void {
-    const decoded = decode(desiredStateSchema, payload);
+    const decoded = decodeDesired(payload);
     if (!decoded.ok) {
       this.invalidMessages++;
       this.log.warn({ error: decoded.error }, 'ignored an invalid desired state');
       return;
     }
-    const desired = decoded.value;
+    const { desired, envelope } = decoded;
     const verdict = judgeDesired(this.reconciler.desiredState, desired, { nodeId: this.options.nodeId, cluster: this.options.cluster });
     if (!verdict.apply) {
       if (verdict.reason === 'foreign') {
@@ -198,6 +202,7 @@ export class Agent {
       return;
     }
     this.log.info({ revision: desired.revision, replicas: desired.replicas.length }, 'new desired state');
+    this.setRejected(desired.revision, decoded.rejected);
     this.reconciler.setDesired(desired);
     if (desired.settings.metrics_interval_ms !== this.intervalMs) {
       this.intervalMs = desired.settings.metrics_interval_ms;
@@ -205,7 +210,7 @@ export class Agent {
       this.scheduleReconcile();
     }
     // Saved in arrival order; a failed save is retried by the next desired state, the running one is in memory.
-    this.saving = this.saving.then(() => this.store.save(desired).catch((err) => this.log.error({ err: errorMessage(err) }, 'cannot save desired state')));
+    this.saving = this.saving.then(() => this.store.save(envelope).catch((err) => this.log.error({ err: errorMessage(err) }, 'cannot save desired state')));
   }
 
   /** A pass every interval besides those Docker events and desired states trigger: the safety net. */
@@ -218,7 +223,13 @@ export class Agent {
     }, this.intervalMs);
   }
 
-  private publishState(state: NodeState): void {
+  private setRejected(revision: number, replicas: RejectedReplica[]): void {
+    this.rejected = { revision, replicas };
+    for (const replica of replicas) this.log.error({ revision, replica: replica.name, error: replica.error }, 'a replica this agent cannot run; the others run');
+  }
+
+  private publishState(reconciled: NodeState): void {
+    const state = withRejected(reconciled, this.rejected);
     this.client?.publish(topics.state(this.options.nodeId), encode(state), { qos: 0 });
     // The last report on disk, for `cluster status` while the control plane is down: only when it changed.
     const { timestamp: _ignored, ...content } = state;

@@ -5,10 +5,11 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decode, desiredStateSchema, type DesiredState, type NodeState } from '../protocol/messages.js';
+import type { DesiredEnvelope, DesiredState, NodeState } from '../protocol/messages.js';
+import { decodeDesired, type RejectedReplica } from './desired-decode.js';
 import { writeAtomic } from '../workspace.js';
 
-export type LoadedDesired = { state: DesiredState } | { state: undefined; problem?: string };
+export type LoadedDesired = { state: DesiredState; rejected: RejectedReplica[] } | { state: undefined; problem?: string };
 
 export const lastReportFile = (stateDir: string) => join(stateDir, 'state.json');
 
@@ -28,11 +29,13 @@ export class DesiredStore {
       const code = (err as NodeJS.ErrnoException).code;
       return code === 'ENOENT' ? { state: undefined } : { state: undefined, problem: `cannot read ${this.file}: ${code}` };
     }
-    const decoded = decode(desiredStateSchema, text);
-    return decoded.ok ? { state: decoded.value } : { state: undefined, problem: `${this.file} is damaged (${decoded.error})` };
+    // Checked like a message: a replica this agent cannot run is set aside again, the others run.
+    const decoded = decodeDesired(text);
+    return decoded.ok ? { state: decoded.desired, rejected: decoded.rejected } : { state: undefined, problem: `${this.file} is damaged (${decoded.error})` };
   }
 
-  async save(state: DesiredState): Promise<void> {
+  /** The desired state as received, replicas the agent set aside included (so it reports them after a restart). */
+  async save(state: DesiredEnvelope): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await writeAtomic(this.file, JSON.stringify(state), 0o600);
   }

@@ -12,6 +12,7 @@ export function readableMessage(issue: z.core.$ZodRawIssue): string | undefined 
   if (issue.input === undefined) return 'missing required key';
   switch (issue.code) {
     case 'invalid_type':
+      if (isNonFinite(issue.input) && (issue.expected === 'number' || issue.expected === 'int')) return finiteMessage(issue.input);
       if (issue.expected === 'int' && typeof issue.input === 'number') return `expected integer, got ${issue.input}`;
       return `expected ${typeName(issue.expected)}, got ${typeOf(issue.input)}`;
     case 'invalid_union': {
@@ -19,6 +20,7 @@ export function readableMessage(issue: z.core.$ZodRawIssue): string | undefined 
       const expected = issue.errors.flat().flatMap((inner) =>
         inner.code === 'invalid_type' && inner.path.length === 0 ? [typeName(inner.expected)] : [],
       );
+      if (isNonFinite(issue.input) && expected.some((name) => name === 'number' || name === 'integer')) return finiteMessage(issue.input);
       return expected.length > 0 ? `expected ${[...new Set(expected)].join(' or ')}, got ${typeOf(issue.input)}` : undefined;
     }
     case 'invalid_value': {
@@ -42,8 +44,10 @@ export function schemaProblems(issues: z.core.$ZodIssue[], data: unknown, schema
       const allowed = allowedKeysAt(schema, path);
       return issue.keys.map((key) => ({ path: [...path, key], message: unknownKeyMessage(key, allowed), atKey: true }));
     }
-    // The schema's own format messages say what is expected; add what was found.
-    if (issue.code === 'invalid_format') return [{ path, message: `${issue.message}, got ${show(valueAt(data, path))}` }];
+    // The schema's own format messages say what is expected; add what was found, unless they say it already.
+    if (issue.code === 'invalid_format' && !issue.message.includes(', got ')) {
+      return [{ path, message: `${issue.message}, got ${show(valueAt(data, path))}` }];
+    }
     return [{ path, message: issue.message }];
   });
 }
@@ -71,6 +75,15 @@ function boundMessage(issue: z.core.$ZodRawIssue<z.core.$ZodIssueTooSmall | z.co
     default:
       return undefined;
   }
+}
+
+/** YAML reads 1e400 and .inf as Infinity, .nan as NaN: numbers to JavaScript, but no count or limit. */
+function isNonFinite(value: unknown): value is number {
+  return typeof value === 'number' && !Number.isFinite(value);
+}
+
+function finiteMessage(value: number): string {
+  return `expected a finite number, got ${value}`;
 }
 
 function typeName(expected: string): string {

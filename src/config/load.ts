@@ -3,12 +3,13 @@
  * Every problem found is reported at once, each as `file:line:column path: message`, in one ConfigError.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ConfigError, errorMessage } from '../errors.js';
 import { checkConsistency } from './consistency.js';
 import { interpolateDocument } from './interpolate.js';
 import { readableMessage, schemaProblems } from './issues.js';
+import { MAX_CONFIG_BYTES } from './limits.js';
 import { ottoConfigSchema, type OttoConfig, type ServiceConfig } from './schema.js';
 import { acceptsString, schemaAt } from './schema-paths.js';
 import { ConfigSource, formatPath, type Located } from './source.js';
@@ -26,8 +27,12 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const absolute = resolve(path);
   let text: string;
   try {
+    // Checked before reading: a log or an image given as -c by mistake is never loaded into memory.
+    const { size } = await stat(absolute);
+    if (size > MAX_CONFIG_BYTES) throw tooLarge(path, size);
     text = await readFile(absolute, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new ConfigError([`${path}: file not found`], 'run otto in the folder of your otto.yaml or pass -c PATH');
     }
@@ -39,6 +44,8 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
 
 /** Parses and validates the text of otto.yaml; `file` is how messages name it (as the user wrote it). */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): OttoConfig {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_CONFIG_BYTES) throw tooLarge(file, bytes);
   const source = new ConfigSource(text, file);
   const syntaxErrors = source.syntaxErrors();
   if (syntaxErrors.length > 0) throw configError(syntaxErrors);
@@ -82,6 +89,14 @@ export function resolveServiceEnv(service: Pick<ServiceConfig, 'environment'>): 
     );
   }
   return Object.fromEntries(Object.entries(service.environment).map(([name, value]) => [name, value === null ? '' : String(value)]));
+}
+
+function tooLarge(file: string, bytes: number): ConfigError {
+  const megabytes = (bytes / 1024 / 1024).toFixed(1);
+  return new ConfigError(
+    [`${file}: the file is ${megabytes} MB; otto.yaml may be at most ${MAX_CONFIG_BYTES / 1024 / 1024} MB`],
+    'is this the right file? A fleet\'s otto.yaml is a few KB; pass the right one with -c PATH',
+  );
 }
 
 function configError(located: Located[]): ConfigError {

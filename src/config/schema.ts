@@ -4,17 +4,9 @@
  * Values such as durations and sizes stay strings here; `units.ts` turns them into numbers.
  */
 import { z } from 'zod';
-import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+import { cpus, dnsLabel, duration, memory, volume } from './fields.js';
+import { LOST_AFTER_BOUNDS, MAX_HEALTHCHECK_RETRIES, MAX_REPLICAS, TICK_BOUNDS } from './limits.js';
 
-const identifier = z
-  .string()
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'expected letters, digits, "_", "." or "-", starting with a letter or digit');
-
-const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as "500ms", "5s", "1m30s"');
-const size = z.union([
-  z.number().int().positive(),
-  z.string().regex(SIZE_PATTERN, 'expected a size such as "256m", "1g", "512MB" or a number of bytes'),
-]);
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
 /** A key a former version accepted: present, it is an error that says what replaced it. */
@@ -26,7 +18,7 @@ const removedKey = (replacement: string) =>
     .meta({ deprecated: true });
 
 export const clusterSchema = z.strictObject({
-  name: identifier.default('default').describe('Cluster name; prefixes every container name'),
+  name: dnsLabel().default('default').describe('Cluster name; prefixes every container name. A DNS label: lowercase letters, digits and "-", at most 63 characters'),
 });
 
 export const mqttSchema = z.strictObject({
@@ -65,18 +57,18 @@ export const httpSchema = z.strictObject({
 });
 
 export const metricsSchema = z.strictObject({
-  interval: duration.default('5s').describe('How often agents publish metrics'),
+  interval: duration(TICK_BOUNDS).default('5s').describe('How often agents publish metrics (100ms to 1h)'),
 });
 
 export const controlSchema = z.strictObject({
-  interval: duration.default('5s').describe('Control loop tick'),
-  lost_after: duration
+  interval: duration(TICK_BOUNDS).default('5s').describe('Control loop tick (100ms to 1h)'),
+  lost_after: duration(LOST_AFTER_BOUNDS)
     .default('5m')
-    .describe('How long a node may stay unreachable before it is lost and its replicas start on other nodes (nodes[].lost_after overrides it)'),
+    .describe('How long a node may stay unreachable before it is lost and its replicas start on other nodes (nodes[].lost_after overrides it; 1s to 168h)'),
 });
 
 export const nodeSchema = z.strictObject({
-  id: identifier.describe('Unique node id'),
+  id: dnsLabel().describe('Unique node id; also its broker username. A DNS label: lowercase letters, digits and "-", at most 63 characters'),
   host: z.string().min(1).describe('Address of the node; localhost/127.0.0.1 for the control plane machine'),
   user: z.string().min(1).nullable().optional().describe('SSH user; a node with a non-local host and a user is reached over SSH'),
   docker_url: z.string().min(1).default('unix:///var/run/docker.sock'),
@@ -87,21 +79,21 @@ export const nodeSchema = z.strictObject({
       identity: z.string().min(1).optional().describe('Private key file'),
     })
     .optional(),
-  lost_after: duration.optional().describe('This node is lost after being unreachable this long (default: control.lost_after)'),
+  lost_after: duration(LOST_AFTER_BOUNDS).optional().describe('This node is lost after being unreachable this long (default: control.lost_after; 1s to 168h)'),
 });
 
 export const healthcheckSchema = z.strictObject({
   test: z.union([z.string().min(1), z.array(z.string()).min(1)]).describe('Command; a string runs in a shell (CMD-SHELL)'),
-  interval: duration.default('30s'),
-  timeout: duration.default('30s'),
-  retries: z.number().int().min(0).default(3),
-  start_period: duration.default('0s'),
+  interval: duration().default('30s'),
+  timeout: duration().default('30s'),
+  retries: z.number().int().min(0).max(MAX_HEALTHCHECK_RETRIES).default(3),
+  start_period: duration().default('0s'),
 });
 
 export const updateSchema = z.strictObject({
-  parallelism: z.number().int().min(1).default(1),
-  delay: duration.default('0s'),
-  monitor: duration.default('5s'),
+  parallelism: z.number().int().min(1).max(MAX_REPLICAS).default(1),
+  delay: duration().default('0s'),
+  monitor: duration().default('5s'),
   failure_action: z.enum(['pause', 'rollback']).default('pause'),
   order: z
     .enum(['stop-first', 'start-first'])
@@ -115,22 +107,28 @@ const stopSignal = z
   .regex(/^(SIG)?[A-Z][A-Z0-9+-]*$|^\d{1,2}$/, 'expected a signal name such as "SIGTERM", "SIGINT", "SIGQUIT" or a number');
 
 export const serviceSchema = z.strictObject({
-  name: identifier.describe('Unique service name'),
+  name: dnsLabel().describe('Unique service name. A DNS label: lowercase letters, digits and "-", at most 63 characters'),
   image: z.string().min(1),
   node: z.string().min(1).optional().describe('Pin the service to this node'),
   command: z.union([z.string(), z.array(z.string())]).optional(),
   ports: z.array(z.union([z.string(), z.number().int()])).default([]).describe('"8080:80", "127.0.0.1:8080:80", "53:53/udp"'),
   environment: z.union([z.record(z.string(), scalar.nullable()), z.array(z.string())]).default({}),
-  volumes: z.array(z.string()).default([]),
+  volumes: z.array(volume()).default([]).describe('"SRC:DST[:MODE]": SRC an absolute path on the node or a volume name, MODE a comma list of ro, rw, z, Z, nocopy, consistent, cached, delegated, shared, slave, private, rshared, rslave, rprivate'),
   restart: z.enum(['no', 'always', 'on-failure', 'unless-stopped']).default('unless-stopped'),
   labels: z.record(z.string(), scalar).default({}),
   healthcheck: healthcheckSchema.optional(),
   init: z.boolean().optional().describe('Run an init process as PID 1 that forwards signals and reaps zombies (Compose init; docker run --init)'),
   stop_signal: stopSignal.optional().describe('Signal that asks a replica to stop (default SIGTERM)'),
-  stop_grace_period: duration.optional().describe('How long a replica may take to stop before it is killed (default 10s)'),
-  cpus: z.number().positive().optional().describe('CPU limit, e.g. 0.5'),
-  memory: size.optional().describe('Memory limit, e.g. "256m"'),
-  replicas: z.number().int().min(0).default(1),
+  stop_grace_period: duration().optional().describe('How long a replica may take to stop before it is killed (default 10s)'),
+  cpus: cpus().optional().describe('CPU limit, e.g. 0.5 (0.01 to 256; a node refuses more than its own cores)'),
+  memory: memory().optional().describe('Memory limit, e.g. "256m" (6m, Docker\'s minimum, to 1t)'),
+  replicas: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_REPLICAS, { error: (issue) => `expected at most ${MAX_REPLICAS} replicas per service (Otto's limit, see "Limits" in the README), got ${String(issue.input)}` })
+    .default(1)
+    .describe(`Number of containers of the service, at most ${MAX_REPLICAS} (see "Limits" in the README)`),
   placement: z
     .strictObject({
       constraints: z.array(z.string()).default([]).describe('e.g. "arch == arm64", "zone != garage"'),

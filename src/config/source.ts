@@ -1,5 +1,6 @@
 /** The parsed YAML text of otto.yaml, kept so every problem can point at its `file:line:column`. */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { Composer, Document, isMap, isScalar, isSeq, LineCounter, Parser, YAMLParseError, type CST, type Node } from 'yaml';
+import { MAX_NESTING } from './limits.js';
 
 export type ConfigPath = readonly (string | number)[];
 
@@ -23,17 +24,27 @@ export interface Located {
 export class ConfigSource {
   readonly document: Document;
   private readonly lines = new LineCounter();
+  /** A file nested too deep is never composed: yaml would build it recursively and overflow the stack. */
+  private readonly tooDeep?: Located;
 
   constructor(
     readonly text: string,
     readonly file: string,
   ) {
-    // prettyErrors off: yaml would append its own "at line X, column Y" and a code excerpt.
-    this.document = parseDocument(text, { lineCounter: this.lines, prettyErrors: false });
+    // yaml's parser is iterative; its composer recursive. So: tokens first, their depth checked, then the document.
+    const tokens = [...new Parser(this.lines.addNewLine).parse(text)];
+    const deep = tokens.reduce<number | undefined>((found, token) => found ?? offsetTooDeep(token, 0), undefined);
+    if (deep !== undefined) {
+      this.tooDeep = this.locate(deep, `nested deeper than ${MAX_NESTING} levels; nothing in otto.yaml is nested more than a few`);
+      this.document = new Document(null);
+      return;
+    }
+    this.document = composeOne(tokens, text.length);
   }
 
   /** YAML syntax errors, at most one per line: one mistake often makes the parser complain several times. */
   syntaxErrors(): Located[] {
+    if (this.tooDeep) return [this.tooDeep];
     const byLine = new Map<number, Located>();
     for (const error of this.document.errors) {
       // Indentation errors point at the start of the line; the misplaced text is more useful.
@@ -86,6 +97,41 @@ export class ConfigSource {
     const { line, col } = this.lines.linePos(offset);
     return { line, column: col, text: `${this.file}:${line}:${col} ${message}` };
   }
+}
+
+/** The one document of the file, as yaml's parseDocument composes it; a second one is an error. */
+function composeOne(tokens: CST.Token[], length: number): Document {
+  // prettyErrors off: yaml would append its own "at line X, column Y" and a code excerpt.
+  const composer = new Composer({ prettyErrors: false });
+  let document: Document | undefined;
+  for (const next of composer.compose(tokens, true, length)) {
+    if (!document) {
+      document = next;
+      continue;
+    }
+    const message = 'a second YAML document starts here ("---"); otto.yaml is one document';
+    document.errors.push(new YAMLParseError([next.range[0], next.range[1]], 'MULTIPLE_DOCS', message));
+    break;
+  }
+  return document!;
+}
+
+const COLLECTIONS = new Set(['block-map', 'block-seq', 'flow-collection']);
+
+/**
+ * Where the first collection nested deeper than MAX_NESTING starts, if any. Recurses at most that deep,
+ * so a file of 100,000 "[" costs a scan of its tokens, not a stack overflow.
+ */
+function offsetTooDeep(token: CST.Token | undefined, depth: number): number | undefined {
+  if (!token) return undefined;
+  if (token.type === 'document') return offsetTooDeep(token.value, depth);
+  if (!COLLECTIONS.has(token.type)) return undefined;
+  if (depth + 1 > MAX_NESTING) return token.offset;
+  for (const item of (token as CST.BlockMap | CST.BlockSequence | CST.FlowCollection).items) {
+    const found = offsetTooDeep((item as { key?: CST.Token | null }).key ?? undefined, depth + 1) ?? offsetTooDeep(item.value, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function rangeStart(node: unknown): number | undefined {

@@ -53,6 +53,11 @@ class HttpError extends Error {
 }
 
 
+/** `Application/JSON; charset=utf-8` -> `application/json`; '' when absent. */
+function mediaTypeOf(header: string | undefined): string {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
 /** `replicas: expected number, received string`: the field first, then zod's message without its preamble. */
 export function describeIssues(error: z.ZodError, where: 'body' | 'path' | 'query'): ApiError {
   const issues = error.issues.map((issue) => {
@@ -150,11 +155,16 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
   const bodyLimit = 64 * 1024;
   const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true, ...(options.https ? { https: options.https } : {}) }) as unknown as FastifyInstance;
 
-  // Every body is JSON, whatever the Content-Type says (curl -d sends form-urlencoded); an empty one is none.
+  // A body is JSON sent as such: anything else is a 415, never guessed at (curl -d sends form-urlencoded).
+  // An empty body is no body, whatever its Content-Type: `curl -X POST .../rollback` needs none.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_request, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (request, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
+    const mediaType = mediaTypeOf(request.headers['content-type']);
+    if (mediaType !== 'application/json') {
+      return done(new HttpError(415, { error: `body: expected Content-Type application/json, got ${mediaType || 'none'}`, hint: 'send Content-Type: application/json' }), undefined);
+    }
     try {
       done(null, JSON.parse(text));
     } catch (err) {

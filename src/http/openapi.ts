@@ -94,6 +94,7 @@ function operation(route: RouteSpec & { name: string }, metricsPublic: boolean):
     },
   };
   if (route.params || route.query || route.body) responses[400] = errorResponse('a bad parameter or body; `error` names the field');
+  if (route.body) responses[415] = errorResponse('a body sent as another Content-Type than application/json');
   const needsToken = route.auth === 'token' || (route.auth === 'metrics' && !metricsPublic);
   if (needsToken) responses[401] = errorResponse('no bearer token, or the wrong one (it is in .otto/token)');
   if (route.notFound) responses[404] = errorResponse('no such node or service');

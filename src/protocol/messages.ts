@@ -134,6 +134,13 @@ export const desiredStateSchema = z.object({
 });
 export type DesiredState = z.infer<typeof desiredStateSchema>;
 
+/**
+ * A desired state whose replicas are left to check one by one (agent/desired-decode.ts): a replica the
+ * agent cannot run fails alone, with its reason in the node's state, and the others run.
+ */
+export const desiredEnvelopeSchema = desiredStateSchema.extend({ replicas: z.array(z.unknown()) });
+export type DesiredEnvelope = z.infer<typeof desiredEnvelopeSchema>;
+
 export const replicaStateSchema = z.object({
   service: z.string(),
   replica: z.number().int(),
