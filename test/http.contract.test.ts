@@ -143,6 +143,7 @@ describe('the HTTP API contract', () => {
         'post /api/v1/services/{name}/scale',
         'post /api/v1/services/{name}/restart',
         'post /api/v1/services/{name}/rollback',
+        'post /api/v1/nodes/{id}/rotate-credentials',
         'get /api/v1/operations',
         'get /api/v1/events',
         'get /api/v1/stream',
@@ -397,6 +398,18 @@ describe('the HTTP API contract', () => {
 
     it('answers 404 for an unknown service', async () => {
       expectContract('POST', '/api/v1/services/{name}/restart', await call('POST', '/api/v1/services/nope/restart', { body: { rolling: true } }), 404);
+    });
+  });
+
+  describe('POST /api/v1/nodes/{id}/rotate-credentials', () => {
+    it('answers the node and when its credential was rotated', async () => {
+      const answer = await call('POST', '/api/v1/nodes/edge-2/rotate-credentials');
+      expectContract('POST', '/api/v1/nodes/{id}/rotate-credentials', answer, 200);
+      expect(answer.json.node).toBe('edge-2');
+    });
+
+    it('answers 404 for an unknown node', async () => {
+      expectContract('POST', '/api/v1/nodes/{id}/rotate-credentials', await call('POST', '/api/v1/nodes/nope/rotate-credentials'), 404);
     });
   });
 

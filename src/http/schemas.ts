@@ -2,6 +2,7 @@
  * Shapes of the control plane's HTTP API. The CLI validates what it receives with these same schemas.
  */
 import { z } from 'zod';
+import { MAX_REPLICAS } from '../config/limits.js';
 import { containerMetricsBatchSchema, dockerHealthSchema, nodeMetricsSchema, replicaStateSchema } from '../protocol/messages.js';
 
 export const nodeViewSchema = z.object({
@@ -127,7 +128,7 @@ export const clusterEventSchema = z.object({
 });
 export type ClusterEvent = z.infer<typeof clusterEventSchema>;
 
-export const scaleRequestSchema = z.strictObject({ replicas: z.number().int().min(0).max(1000) });
+export const scaleRequestSchema = z.strictObject({ replicas: z.number().int().min(0).max(MAX_REPLICAS) });
 export const restartRequestSchema = z.strictObject({ rolling: z.boolean().default(false) });
 
 /** What the server-sent event stream carries; `type` is the SSE event name. */
