@@ -130,7 +130,7 @@ cluster
   .option('--json', 'print JSON')
   .action(async (_opts, cmd: Command) => (await import('./commands/remote.js')).check(globals(cmd)));
 
-const config = program.command('config').description('check otto.yaml');
+const config = program.command('config').description('check otto.yaml; set up an external broker');
 config
   .command('validate')
   .description('validate otto.yaml and report every problem with its line')
@@ -139,6 +139,11 @@ config
   .command('schema')
   .description('print the JSON Schema of otto.yaml')
   .action(async () => (await import('./commands/config.js')).schema());
+config
+  .command('mosquitto')
+  .description("write an external Mosquitto's config, password and ACL files that enforce the embedded broker's rules")
+  .option('--out <dir>', 'folder for the files (default: .otto/mosquitto beside otto.yaml)')
+  .action(async (_opts, cmd: Command) => (await import('./commands/config.js')).mosquitto(globals<{ out?: string }>(cmd)));
 
 addAgentCommand(program);
 

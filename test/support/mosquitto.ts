@@ -8,22 +8,32 @@ import { freePort, waitFor } from './cli.js';
 
 export interface Mosquitto {
   port: number;
+  pid: number;
   stop(): Promise<void>;
   /** kill -9: the broker dies without a goodbye, as on a power cut. */
   kill(): Promise<void>;
 }
 
-/** On a free port, or on `port` (to bring a killed broker back where its clients expect it). */
-export async function startMosquitto(options: { port?: number } = {}): Promise<Mosquitto> {
+/**
+ * On a free port, or on `port` (to bring a killed broker back where its clients expect it): an open broker
+ * (anonymous clients welcome, nothing persisted). With `configFile` (one `otto config mosquitto` wrote), that
+ * file decides everything and `port` must be the port it listens on.
+ */
+export async function startMosquitto(options: { port?: number; configFile?: string } = {}): Promise<Mosquitto> {
   const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'otto-mosquitto-'));
-  const configFile = join(dir, 'mosquitto.conf');
-  writeFileSync(configFile, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  let configFile = options.configFile;
+  if (!configFile) {
+    configFile = join(mkdtempSync(join(tmpdir(), 'otto-mosquitto-')), 'mosquitto.conf');
+    writeFileSync(configFile, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  }
   const child: ChildProcess = spawn('mosquitto', ['-c', configFile], { stdio: 'ignore' });
+  let exited = false;
+  child.once('exit', () => (exited = true));
   await waitFor(
     'mosquitto to listen',
     () =>
-      new Promise<boolean>((resolve) => {
+      new Promise<boolean>((resolve, reject) => {
+        if (exited) return reject(new Error(`mosquitto -c ${configFile} exited`));
         const socket = connect(port, '127.0.0.1', () => {
           socket.end();
           resolve(true);
@@ -39,5 +49,5 @@ export async function startMosquitto(options: { port?: number } = {}): Promise<M
       child.once('exit', () => resolve());
       child.kill(signal);
     });
-  return { port, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+  return { port, pid: child.pid!, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
 }
