@@ -4,6 +4,7 @@ import { show } from './issues.js';
 import { isLocalNode } from './nodes.js';
 import { parsePortSpec } from './ports.js';
 import type { OttoConfig, ServiceConfig } from './schema.js';
+import { secretProblems } from './secret-checks.js';
 import type { ConfigPath, Problem } from './source.js';
 import { closestMatch } from './suggest.js';
 import { reservedUsernames } from '../protocol/broker-auth.js';
@@ -19,6 +20,7 @@ export function checkConsistency(config: OttoConfig, where: (path: ConfigPath) =
     ...portProblems(config, nodeIds),
     ...remoteBrokerProblems(config),
     ...identityProblems(config),
+    ...secretProblems(config, where),
   ];
 }
 

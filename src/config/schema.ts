@@ -4,6 +4,7 @@
  * Values such as durations and sizes stay strings here; `units.ts` turns them into numbers.
  */
 import { z } from 'zod';
+import { registriesSchema, secretsSchema, serviceSecretsSchema } from './secrets-schema.js';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
 
 const identifier = z
@@ -122,6 +123,7 @@ export const serviceSchema = z.strictObject({
     })
     .optional(),
   update: updateSchema.optional(),
+  secrets: serviceSecretsSchema,
 });
 
 export const ottoConfigSchema = z.strictObject({
@@ -132,6 +134,8 @@ export const ottoConfigSchema = z.strictObject({
   control: controlSchema.default({ interval: '5s', lost_after: '5m' }),
   nodes: z.array(nodeSchema).min(1, 'expected at least one node'),
   services: z.array(serviceSchema).default([]),
+  secrets: secretsSchema,
+  registries: registriesSchema,
 });
 
 export type OttoConfig = z.infer<typeof ottoConfigSchema>;

@@ -1,6 +1,6 @@
 /** `otto cluster init|start|stop|status`, and the hidden `otto control-plane` that `start --detach` runs. */
 import { spawn } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { fchmodSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.js';
@@ -101,7 +101,9 @@ export async function runControlPlane(options: GlobalOptions, display = { pretty
 
 async function startDetached(options: GlobalOptions, workspace: Workspace): Promise<void> {
   const logPath = join(workspace.logDir, 'control-plane.log');
-  const log = openSync(logPath, 'a');
+  // The log may quote environment values (a rejected config): 0600, also when an older one was wider.
+  const log = openSync(logPath, 'a', 0o600);
+  fchmodSync(log, 0o600);
   const cli = fileURLToPath(new URL('../main.js', import.meta.url));
   const child = spawn(process.execPath, [cli, 'control-plane', '-c', options.config], {
     detached: true,
