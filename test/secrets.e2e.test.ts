@@ -6,11 +6,12 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeState } from '../src/protocol/messages.js';
 import { topics } from '../src/protocol/topics.js';
 import { TEST_IMAGE, brokerLogin, cliPath, containersOf, docker, isAlive, otto, waitFor } from './support/cli.js';
 import { createCluster, type TestCluster } from './support/cluster.js';
@@ -211,7 +212,7 @@ services:
     for (const message of retained.filter((m) => m.retain)) for (const value of allForms()) expect(message.payload).not.toContain(value);
   });
 
-  it('an agent restarted while the control plane is away still has them, and starts the replica with them', async () => {
+  it('an agent restarted while the control plane is away still has them on disk; without them, its replica waits and says why', async () => {
     const status = await c.status();
     const agentPid = status.nodes[0]!.agent_pid!;
     process.kill(status.cluster.pid, 'SIGKILL');
@@ -222,20 +223,44 @@ services:
     await docker.getContainer(before.Id).remove({ force: true });
 
     const otto = join(c.dir, '.otto');
-    const agent = spawn(process.execPath, [cliPath, 'agent', '-c', c.configPath, '--node', 'local', '--mqtt-credentials-file', join(otto, 'agents', 'local', 'mqtt.json')], {
-      cwd: c.dir,
-      stdio: 'ignore',
-    });
+    const startAgent = () =>
+      spawn(process.execPath, [cliPath, 'agent', '-c', c.configPath, '--node', 'local', '--mqtt-credentials-file', join(otto, 'agents', 'local', 'mqtt.json')], {
+        cwd: c.dir,
+        stdio: 'ignore',
+      });
+    const stopAgent = async (agent: ReturnType<typeof startAgent>) => {
+      const exited = new Promise((resolve) => agent.once('exit', resolve));
+      agent.kill('SIGTERM');
+      await exited;
+    };
+    let agent = startAgent();
+    let after: Awaited<ReturnType<typeof appContainer>>;
     try {
-      const after = await waitFor('app back without the control plane', async () => {
+      after = await waitFor('app back without the control plane', async () => {
         const now = await appContainer();
         return now && now.Id !== before.Id && now.State === 'running' && now;
       });
       expect(await exec(after.Id, ['cat', '/run/secrets/db_password'])).toEqual({ code: 0, output: second });
     } finally {
-      const exited = new Promise((resolve) => agent.once('exit', resolve));
-      agent.kill('SIGTERM');
-      await exited;
+      await stopAgent(agent);
+    }
+
+    // Its secrets lost too (a wiped disk): the replica waits, and says for what.
+    rmSync(join(otto, 'agents', 'local', 'secrets'), { recursive: true });
+    await docker.getContainer(after!.Id).remove({ force: true });
+    agent = startAgent();
+    try {
+      // `cluster status` while the control plane is down shows what the agent reports.
+      const waiting = await waitFor('app waiting for its secrets', async () => {
+        const result = await c.run('cluster', 'status', '--json');
+        const report = JSON.parse(result.stdout).agents.find((a: { node: string }) => a.node === 'local')?.report as NodeState | undefined;
+        const replica = report?.replicas.find((r) => r.service === 'app');
+        return replica?.error?.startsWith('waiting for secrets') && replica;
+      });
+      expect(waiting.error).toBe('waiting for secrets api_token, db_password from the control plane (not on this node yet)');
+      expect(await appContainer()).toBeUndefined();
+    } finally {
+      await stopAgent(agent);
     }
   });
 });

@@ -182,8 +182,9 @@ export class Agent {
     const decoded = decode(secretsMessageSchema, payload);
     if (!decoded.ok || decoded.value.node_id !== this.options.nodeId || decoded.value.cluster !== this.options.cluster) {
       this.invalidMessages++;
-      // The decode error names a field, never a value: zod's messages do not quote the input.
-      this.log.warn({ error: decoded.ok ? 'meant for another node' : decoded.error }, 'ignored an invalid secrets message');
+      // zod's messages name a field, never its value; JSON.parse's quote the text, so only their kind is logged.
+      const error = decoded.ok ? 'meant for another node' : decoded.error.startsWith('not JSON') ? 'not JSON' : decoded.error;
+      this.log.warn({ error }, 'ignored an invalid secrets message');
       return;
     }
     const { secrets, registries } = decoded.value;

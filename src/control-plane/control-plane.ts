@@ -40,6 +40,7 @@ import { NodeRegistry, type NodeSettings } from './node-registry.js';
 import { OperationQueue } from './operations.js';
 import { recordReplicaContainers } from './replica-records.js';
 import { SecretDistributor } from './secret-distributor.js';
+import { SecretKeeper } from './secret-keeper.js';
 import { ReplicaTracker } from './replica-tracker.js';
 import { pendingReplicas, syncSpecs } from './spec-revisions.js';
 
@@ -64,6 +65,8 @@ export class ControlPlane implements ApiHandlers {
   private readonly feed: EventFeed;
   private readonly planner: ClusterPlanner;
   private readonly publisher: DesiredPublisher;
+  /** Secret values (memory only) and who gets them. */
+  private readonly secretValues = new SecretKeeper();
   private readonly secrets: SecretDistributor;
   /** A secret of the running config that cannot be read any more (its last value stays in use). */
   private secretsError: string | null = null;
@@ -115,11 +118,14 @@ export class ControlPlane implements ApiHandlers {
       converged: () => this.converged(),
       changed: (op) => this.operationChanged(op),
     });
-    this.secrets = new SecretDistributor({
-      cluster: () => this.config.cluster.name,
-      publish: (nodeId, message) => this.link!.publishSecrets(nodeId, message),
-      log: log.child({ component: 'secrets' }),
-    });
+    this.secrets = new SecretDistributor(
+      {
+        cluster: () => this.config.cluster.name,
+        publish: (nodeId, message) => this.link!.publishSecrets(nodeId, message),
+        log: log.child({ component: 'secrets' }),
+      },
+      this.secretValues,
+    );
     this.planner = new ClusterPlanner({
       config: () => this.config,
       ledger: this.ledger,
@@ -129,7 +135,7 @@ export class ControlPlane implements ApiHandlers {
       warmingUp: () => Date.now() - this.startedAt.getTime() < Math.max(this.heartbeatTimeoutMs, STARTUP_GRACE_MS),
       lastPublished: (id) => this.publisher.lastPublished(id),
       event: (event) => void this.event(event),
-      secretDigests: () => this.secrets.digests(),
+      secretDigests: () => this.secretValues.digests(),
     });
     this.publisher = new DesiredPublisher({
       config: () => this.config,
@@ -150,7 +156,7 @@ export class ControlPlane implements ApiHandlers {
         await this.link!.publishDesired(desired);
       },
       agentRevision: (id) => this.registry.get(id)?.state?.revision,
-      registriesFor: (replicas) => this.secrets.registriesFor(replicas),
+      registriesFor: (replicas) => this.secretValues.registriesFor(replicas),
     });
     this.view = new ClusterView({
       config: () => this.config,
@@ -196,8 +202,8 @@ export class ControlPlane implements ApiHandlers {
   async start(): Promise<void> {
     this.loaded = await loadConfig(this.configPath);
     const { config } = this.loaded;
-    await this.secrets.load(config, this.loaded, this.workspace.dir);
-    this.watcher = new ConfigWatcher(this.loaded.path, this.loaded.hash, (next, text) => this.secrets.verify(next, { path: this.loaded.path, text }));
+    await this.secretValues.load(config, this.loaded, this.workspace.dir);
+    this.watcher = new ConfigWatcher(this.loaded.path, this.loaded.hash, (next, text) => this.secretValues.verify(next, { path: this.loaded.path, text }));
     await this.ledger.load();
     await this.feed.load();
     this.registry.setNodes(this.nodeSettings(config), this.heartbeatTimeoutMs);
@@ -464,7 +470,7 @@ export class ControlPlane implements ApiHandlers {
     if (change.kind !== 'reloaded') return;
     const before = this.config;
     this.loaded = { ...this.loaded, config: change.config, text: change.text, hash: change.hash };
-    this.secrets.adoptVerified();
+    this.secretValues.adoptVerified();
     this.secretsError = null;
     this.configError = null;
     this.registry.setNodes(this.nodeSettings(change.config), this.heartbeatTimeoutMs);
@@ -490,7 +496,7 @@ export class ControlPlane implements ApiHandlers {
 
   /** A secret's file or variable changed: the services using it update; one that cannot be read is reported once. */
   private async refreshSecrets(): Promise<void> {
-    const result = await this.secrets.refresh(this.config, this.loaded);
+    const result = await this.secretValues.refresh(this.config, this.loaded);
     if (result.kind === 'failed') {
       if (!result.first) return;
       this.secretsError = result.error;
@@ -514,7 +520,7 @@ export class ControlPlane implements ApiHandlers {
 
   /** Spec revisions in line with the config; returns the services whose spec changed. */
   private syncSpecs(): string[] {
-    const digests = this.secrets.digests();
+    const digests = this.secretValues.digests();
     const services = this.config.services.map((s) => ({ name: s.name, spec: containerSpecOf(s, digests), replicas: this.replicasOf(s) }));
     const changed = syncSpecs(this.ledger.data.specs, services);
     if (changed.length) this.ledger.saveSoon();

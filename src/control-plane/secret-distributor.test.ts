@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import type { DesiredState, NodeState, ReplicaSpec } from '../protocol/messages.
 import type { SecretsMessage } from '../protocol/secrets.js';
 import { containerSpecOf } from './container-spec.js';
 import { SecretDistributor } from './secret-distributor.js';
+import { SecretKeeper } from './secret-keeper.js';
 
 const text = `nodes:
   - { id: a, host: localhost }
@@ -30,27 +31,27 @@ async function setup() {
   await write('other.txt', 'other-1');
   await write('pw.txt', 'pw-1');
   const sent: { node: string; message: SecretsMessage }[] = [];
-  const distributor = new SecretDistributor({
-    cluster: () => 'c',
-    publish: async (node, message) => void sent.push({ node, message }),
-    log: createLogger({ component: 'test', level: 'silent' }),
-  });
+  const keeper = new SecretKeeper();
+  const distributor = new SecretDistributor(
+    { cluster: () => 'c', publish: async (node, message) => void sent.push({ node, message }), log: createLogger({ component: 'test', level: 'silent' }) },
+    keeper,
+  );
   const location = { path: join(dir, 'otto.yaml'), text };
-  await distributor.load(config, location, dir);
+  await keeper.load(config, location, dir);
   const replica = (service: string): ReplicaSpec => {
     const s = config.services.find((x) => x.name === service)!;
-    return { service, replica: 1, name: `c-${service}-1`, spec_hash: 'h', container: containerSpecOf(s, distributor.digests()) };
+    return { service, replica: 1, name: `c-${service}-1`, spec_hash: 'h', container: containerSpecOf(s, keeper.digests()) };
   };
   const desired = (node: string, ...services: string[]): DesiredState => {
     const replicas = services.map(replica);
-    return { cluster: 'c', node_id: node, revision: 1, generated_at: new Date().toISOString(), settings: { metrics_interval_ms: 1000 }, replicas, registries: distributor.registriesFor(replicas) };
+    return { cluster: 'c', node_id: node, revision: 1, generated_at: new Date().toISOString(), settings: { metrics_interval_ms: 1000 }, replicas, registries: keeper.registriesFor(replicas) };
   };
-  return { distributor, sent, desired, write, location };
+  return { distributor, keeper, sent, desired, write, location };
 }
 
 const values = (message: SecretsMessage) => message.secrets.map((s) => `${s.name}=${Buffer.from(s.value, 'base64').toString()}`);
 
-describe('SecretDistributor', () => {
+describe('SecretDistributor and SecretKeeper', () => {
   it('sends a node the secrets and credentials of its own replicas only, once', async () => {
     const { distributor, sent, desired } = await setup();
     await distributor.beforeDesired(desired('a', 'app'));
@@ -84,25 +85,24 @@ describe('SecretDistributor', () => {
   });
 
   it('reports a changed file, and still has the earlier value for replicas on the older spec', async () => {
-    const { distributor, sent, desired, write, location } = await setup();
+    const { distributor, keeper, sent, desired, write, location } = await setup();
     const old = desired('a', 'app');
-    expect(await distributor.refresh(config, location)).toEqual({ kind: 'unchanged' });
+    expect(await keeper.refresh(config, location)).toEqual({ kind: 'unchanged' });
     await write('db.txt', 'db-2');
-    expect(await distributor.refresh(config, location)).toEqual({ kind: 'changed', secrets: ['db'], registries: false });
+    expect(await keeper.refresh(config, location)).toEqual({ kind: 'changed', secrets: ['db'], registries: false });
     await distributor.nodeOnline('a', desired('a', 'app'));
     await distributor.nodeOnline('a', old);
     expect(sent.map((s) => values(s.message))).toEqual([['db=db-2'], ['db=db-1']]);
   });
 
   it('keeps the values read before when a source goes missing, and says so once', async () => {
-    const { distributor, location } = await setup();
-    const { rm } = await import('node:fs/promises');
+    const { keeper, location } = await setup();
     await rm(join(location.path, '..', 'db.txt'));
-    const failed = await distributor.refresh(config, location);
+    const failed = await keeper.refresh(config, location);
     expect(failed).toMatchObject({ kind: 'failed', first: true, error: expect.stringMatching(/secrets\.db\.file: cannot read "\.\/db\.txt"/) });
-    expect(await distributor.refresh(config, location)).toMatchObject({ kind: 'failed', first: false });
-    expect(distributor.digests().has('db')).toBe(true);
+    expect(await keeper.refresh(config, location)).toMatchObject({ kind: 'failed', first: false });
+    expect(keeper.digests().has('db')).toBe(true);
     await writeFile(join(location.path, '..', 'db.txt'), 'db-1');
-    expect(await distributor.refresh(config, location)).toEqual({ kind: 'recovered' });
+    expect(await keeper.refresh(config, location)).toEqual({ kind: 'recovered' });
   });
 });

@@ -3,41 +3,13 @@
  * the secrets of the replicas its desired state lists and the credentials its desired state names, on its
  * own topic (QoS 1, never retained). They go out just before a desired state that needs them, again when
  * the node comes back online, and whenever the node reports some missing (its disk was wiped, a message
- * was lost while it was offline). Values live in memory only; earlier values of a secret are kept a while
- * for replicas still on an older spec revision (an update under way, a rollback).
+ * was lost while it was offline). The values come from the keeper (secret-keeper.ts).
  */
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { DesiredState, NodeState, ReplicaSpec } from '../protocol/messages.js';
-import {
-  packSecretsMessages,
-  registryHostOf,
-  registryKey,
-  secretKey,
-  type RegistryEntry,
-  type RegistryRef,
-  type SecretEntry,
-  type SecretsMessage,
-} from '../protocol/secrets.js';
-import type { OttoConfig } from '../config/schema.js';
-import { ConfigError } from '../errors.js';
-import type { SecretDigests } from './container-spec.js';
-import { noSecretValues, readSecretSources, secretChanges, secretHashKey, type SecretValues } from './secret-sources.js';
-
-/** Where otto.yaml is and what it says (its errors point into the text). */
-export interface ConfigLocation {
-  path: string;
-  text: string;
-}
-
-export type SecretsRefresh =
-  | { kind: 'unchanged' }
-  /** Secrets whose value changed (their services' spec changed), and whether a registry credential did. */
-  | { kind: 'changed'; secrets: string[]; registries: boolean }
-  /** A source cannot be read: the values read before stay in use. `first`: this error was not reported yet. */
-  | { kind: 'failed'; error: string; first: boolean }
-  /** Every source can be read again after a failure. */
-  | { kind: 'recovered' };
+import type { DesiredState, NodeState } from '../protocol/messages.js';
+import { packSecretsMessages, registryKey, secretKey, type RegistryEntry, type RegistryRef, type SecretEntry, type SecretsMessage } from '../protocol/secrets.js';
+import { splitSecretKey, type SecretKeeper } from './secret-keeper.js';
 
 export interface DistributorHost {
   cluster(): string;
@@ -46,8 +18,6 @@ export interface DistributorHost {
   log: Logger;
 }
 
-/** Earlier values kept per secret, for replicas not updated yet. */
-const EARLIER_PER_SECRET = 3;
 /** A node asking again for the same value within this time gets no second copy (the first may be on its way). */
 const ANSWER_EVERY_MS = 5_000;
 
@@ -60,80 +30,15 @@ export function neededBy(desired: DesiredState): { secrets: Map<string, { name: 
 }
 
 export class SecretDistributor {
-  private key?: Buffer;
-  private values: SecretValues = noSecretValues();
-  /** Read by `verify` for a new otto.yaml, used once it is adopted. */
-  private verified?: SecretValues;
-  private failure?: string;
-  private readonly earlier = new Map<string, Buffer>();
   /** Per node, the keys it was sent since it last came online. */
   private readonly sent = new Map<string, Set<string>>();
   private readonly answeredAt = new Map<string, number>();
   private readonly unknownLogged = new Set<string>();
 
-  constructor(private readonly host: DistributorHost) {}
-
-  /** At control plane start: the values of the config's sources; a ConfigError when one cannot be read. */
-  async load(config: OttoConfig, location: ConfigLocation, workspaceDir: string): Promise<void> {
-    this.key = await secretHashKey(workspaceDir);
-    this.set(await readSecretSources(config, location, this.key));
-  }
-
-  /** For the config watcher: throws unless every source of a new otto.yaml can be read. */
-  async verify(config: OttoConfig, location: ConfigLocation): Promise<void> {
-    this.verified = await readSecretSources(config, location, this.key!);
-  }
-
-  /** The new otto.yaml is applied: its values (read by `verify`) are now the ones in use. */
-  adoptVerified(): void {
-    if (this.verified) this.set(this.verified);
-    this.verified = undefined;
-    this.failure = undefined;
-  }
-
-  /** Reads the running config's sources again (a changed file rolls the replicas that use it). */
-  async refresh(config: OttoConfig, location: ConfigLocation): Promise<SecretsRefresh> {
-    let values: SecretValues;
-    try {
-      values = await readSecretSources(config, location, this.key!);
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      const error = err.issues.join('; ');
-      const first = error !== this.failure;
-      this.failure = error;
-      return { kind: 'failed', error, first };
-    }
-    const recovered = this.failure !== undefined;
-    this.failure = undefined;
-    const changes = secretChanges(this.values, values);
-    if (changes.secrets.length === 0 && !changes.registries) return recovered ? { kind: 'recovered' } : { kind: 'unchanged' };
-    this.set(values);
-    return { kind: 'changed', ...changes };
-  }
-
-  /** New readings of the sources; the values they replace stay available for replicas on older specs. */
-  private set(values: SecretValues): void {
-    for (const [name, old] of this.values.secrets) {
-      if (values.secrets.get(name)?.hash === old.hash) continue;
-      this.earlier.set(secretKey({ name, hash: old.hash }), old.value);
-      const kept = [...this.earlier.keys()].filter((key) => key.startsWith(`${name}@`));
-      for (const key of kept.slice(0, Math.max(0, kept.length - EARLIER_PER_SECRET))) this.earlier.delete(key);
-    }
-    this.values = values;
-  }
-
-  digests(): SecretDigests {
-    return new Map([...this.values.secrets].map(([name, { hash }]) => [name, hash]));
-  }
-
-  /** The credentials a node running these replicas gets: those of the registries their images come from. */
-  registriesFor(replicas: ReplicaSpec[]): RegistryRef[] {
-    const hosts = [...new Set(replicas.map((r) => registryHostOf(r.container.image)))].sort();
-    return hosts.flatMap((host) => {
-      const credential = this.values.registries.get(host);
-      return credential ? [{ host, hash: credential.hash }] : [];
-    });
-  }
+  constructor(
+    private readonly host: DistributorHost,
+    private readonly keeper: SecretKeeper,
+  ) {}
 
   /** Before a desired state goes out: what it needs and the node was not sent yet. */
   async beforeDesired(desired: DesiredState): Promise<void> {
@@ -175,21 +80,17 @@ export class SecretDistributor {
     if (secrets.length || registries.length) await this.send(state.node_id, secrets, registries);
   }
 
-  forgetNode(nodeId: string): void {
-    this.sent.delete(nodeId);
-  }
-
   private async send(nodeId: string, secretKeys: string[], registryKeys: string[]): Promise<void> {
     const secrets: SecretEntry[] = [];
     for (const key of secretKeys) {
-      const value = this.secretValue(key);
-      if (value) secrets.push({ ...splitKey(key), value: value.toString('base64') });
+      const value = this.keeper.secretValue(key);
+      if (value) secrets.push({ ...splitSecretKey(key), value: value.toString('base64') });
       else this.noteUnknown(nodeId, key);
     }
     const registries: RegistryEntry[] = [];
     for (const key of registryKeys) {
-      const credential = [...this.values.registries.entries()].find(([host, c]) => registryKey({ host, hash: c.hash }) === key);
-      if (credential) registries.push({ host: credential[0], hash: credential[1].hash, username: credential[1].username, password: credential[1].password });
+      const credential = this.keeper.credential(key);
+      if (credential) registries.push(credential);
       else this.noteUnknown(nodeId, key);
     }
     if (secrets.length === 0 && registries.length === 0) return;
@@ -213,22 +114,10 @@ export class SecretDistributor {
     this.host.log.info({ node: nodeId, secrets: names }, 'sent secrets to the node');
   }
 
-  private secretValue(key: string): Buffer | undefined {
-    const { name, hash } = splitKey(key);
-    const current = this.values.secrets.get(name);
-    return current?.hash === hash ? current.value : this.earlier.get(key);
-  }
-
   /** A value the control plane no longer has (changed before its restart): the replica waits, said once. */
   private noteUnknown(nodeId: string, key: string): void {
     if (this.unknownLogged.has(`${nodeId} ${key}`)) return;
     this.unknownLogged.add(`${nodeId} ${key}`);
     this.host.log.warn({ node: nodeId, wanted: key }, 'the node needs a secret value the control plane no longer has (it changed); its replica waits until updated');
   }
-}
-
-/** `name@hash` -> its parts (a name has no `@`; the hash is hex). */
-function splitKey(key: string): { name: string; hash: string } {
-  const at = key.lastIndexOf('@');
-  return { name: key.slice(0, at), hash: key.slice(at + 1) };
 }

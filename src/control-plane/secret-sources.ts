@@ -95,6 +95,11 @@ export async function readSecretSources(
   return values;
 }
 
+/** Throws the ConfigError `readSecretSources` would, for a command about to start the control plane. */
+export async function checkSecretSources(loaded: { config: OttoConfig; text: string }, path: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  await readSecretSources(loaded.config, { path, text: loaded.text }, randomBytes(32), env);
+}
+
 async function readSource(source: SecretSource, baseDir: string, env: NodeJS.ProcessEnv): Promise<{ value: Buffer } | { problem: string }> {
   if (source.environment !== undefined) {
     const value = env[source.environment];

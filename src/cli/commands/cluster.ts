@@ -63,7 +63,12 @@ export async function start(options: GlobalOptions & { detach?: boolean }): Prom
     say(`cluster is already running (control plane pid ${running.pid}, API ${running.api_url}); nothing changed`);
     return;
   }
-  if (options.detach) return startDetached(options, workspace);
+  if (options.detach) {
+    // In the background, an unreadable secret would only say "exited during start-up": say which, here (exit 1).
+    const { checkSecretSources } = await import('../../control-plane/secret-sources.js');
+    await checkSecretSources(await loadConfig(options.config), options.config);
+    return startDetached(options, workspace);
+  }
   await runControlPlane(options, { pretty: true, announce: true });
 }
 
