@@ -10,7 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decode, desiredStateSchema, encode, logsControlSchema, logsRequestSchema, type NodeState, type NodeStatus } from '../protocol/messages.js';
-import { secretsMessageSchema } from '../protocol/secrets.js';
+import { secretsMessageSchema, type SecretRef } from '../protocol/secrets.js';
 import { topics } from '../protocol/topics.js';
 import { DockerRuntime, dockerFromUrl } from '../runtime/docker.js';
 import { OTTO_VERSION } from '../version.js';
@@ -21,7 +21,7 @@ import { MetricsPublisher } from './metrics-publisher.js';
 import { removeAgentPid, runningAgentPid, writeAgentPid } from './pid-file.js';
 import { Reconciler } from './reconciler.js';
 import { RegistryAuth } from './registry-auth.js';
-import { SecretStore } from './secret-store.js';
+import { SecretStore, secretReadableBy } from './secret-store.js';
 
 export interface AgentOptions {
   nodeId: string;
@@ -59,7 +59,15 @@ export class Agent {
     this.log = options.logger;
     const docker = dockerFromUrl(options.dockerUrl);
     this.secrets = new SecretStore(options.stateDir);
-    const runtime = new DockerRuntime(docker, options.cluster, options.nodeId, { secretFile: (ref, user) => this.secrets.fileFor(ref, user) });
+    const warnedUsers = new Set<string>();
+    const secretFile = (ref: SecretRef, user: string) => {
+      if (!secretReadableBy(user) && !warnedUsers.has(user)) {
+        warnedUsers.add(user);
+        this.log.warn({ user, agentUid: process.getuid?.() }, 'an image runs as a user that may not read its secrets (0600, owned by the agent user): run it as root or as a numeric uid');
+      }
+      return this.secrets.fileFor(ref, user);
+    };
+    const runtime = new DockerRuntime(docker, options.cluster, options.nodeId, { secretFile });
     this.store = new DesiredStore(options.stateDir);
     this.intervalMs = options.metricsIntervalMs;
     this.reconciler = new Reconciler({

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DesiredState } from '../protocol/messages.js';
-import { SecretStore } from './secret-store.js';
+import { SecretStore, secretReadableBy } from './secret-store.js';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 const HASH_1 = 'aaaaaaaaaaaaaaaa';
@@ -65,5 +65,17 @@ describe('SecretStore', () => {
     expect((await readdir(store.dir)).sort()).toEqual([`db@${HASH_1}`, `db@${HASH_2}`]);
     await store.prune(wanted, new Set(), later);
     expect(await readdir(store.dir)).toEqual([`db@${HASH_2}`]);
+  });
+
+  it('knows which image users can read the files it gives them', () => {
+    const root = process.getuid?.() === 0;
+    expect(secretReadableBy('')).toBe(true);
+    expect(secretReadableBy('root')).toBe(true);
+    expect(secretReadableBy('0:0')).toBe(true);
+    expect(secretReadableBy(String(process.getuid?.()))).toBe(true);
+    // Another uid gets a copy of its own only from an agent running as root.
+    expect(secretReadableBy('54321:54321')).toBe(root);
+    // A name needs the image's /etc/passwd, which the agent does not read.
+    expect(secretReadableBy('node')).toBe(false);
   });
 });

@@ -58,12 +58,10 @@ export class SecretStore {
    * root) mounts: the shared one, or a copy owned by that numeric uid when the agent may give it one.
    */
   async fileFor(ref: SecretRef, user: string): Promise<string> {
-    const numeric = /^(\d+)(?::(\d+))?$/.exec(user.trim());
-    const uid = numeric ? Number(numeric[1]) : 0;
-    const gid = numeric?.[2] !== undefined ? Number(numeric[2]) : uid;
+    const { uid, gid } = numericUser(user);
     const agentUid = process.getuid?.() ?? 0;
     // Root in the container reads any file; the agent's own uid reads its files; only root may hand a file to another uid.
-    if (uid === 0 || uid === agentUid || agentUid !== 0) return this.pathOf(ref);
+    if (uid === undefined || gid === undefined || uid === 0 || uid === agentUid || agentUid !== 0) return this.pathOf(ref);
     const folder = join(this.dir, `u${uid}`);
     const copy = join(folder, secretKey(ref));
     const run = this.writing.then(async () => {
@@ -159,6 +157,26 @@ export class SecretStore {
       }
     }
   }
+}
+
+/** Docker's USER as uid and gid: `uid[:gid]` numbers; empty or `root` is 0; a name is unknown here (undefined uid). */
+function numericUser(user: string): { uid: number | undefined; gid: number | undefined } {
+  const trimmed = user.trim();
+  if (trimmed === '' || trimmed === 'root' || /^root:/.test(trimmed)) return { uid: 0, gid: 0 };
+  const numeric = /^(\d+)(?::(\d+))?$/.exec(trimmed);
+  if (!numeric) return { uid: undefined, gid: undefined };
+  const uid = Number(numeric[1]);
+  return { uid, gid: numeric[2] !== undefined ? Number(numeric[2]) : uid };
+}
+
+/**
+ * Whether a container running as `user` can read the file `fileFor` gives it: not when the image names its
+ * user (the uid is in the image's /etc/passwd), nor a uid other than the agent's when the agent is not root.
+ */
+export function secretReadableBy(user: string): boolean {
+  const { uid } = numericUser(user);
+  const agentUid = process.getuid?.() ?? 0;
+  return uid !== undefined && (uid === 0 || uid === agentUid || agentUid === 0);
 }
 
 function safeJson(text: string): unknown {
