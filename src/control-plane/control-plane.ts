@@ -39,9 +39,9 @@ import type { NodeLifecycle } from './node-lifecycle.js';
 import { NodeRegistry, type NodeSettings } from './node-registry.js';
 import { OperationQueue } from './operations.js';
 import { recordReplicaContainers } from './replica-records.js';
+import { ReplicaTracker } from './replica-tracker.js';
 import { SecretDistributor } from './secret-distributor.js';
 import { SecretKeeper } from './secret-keeper.js';
-import { ReplicaTracker } from './replica-tracker.js';
 import { pendingReplicas, syncSpecs } from './spec-revisions.js';
 
 /** How long a node never heard from since the control plane started may still take new replicas. */
