@@ -87,7 +87,8 @@ export class Workspace {
   /** Writes the snapshot and hash; keeps an existing token so a re-init does not lock the CLI out. */
   async initialize(configText: string, hash: string): Promise<{ tokenCreated: boolean }> {
     await mkdir(this.logDir, { recursive: true });
-    await writeAtomic(this.snapshotPath, configText);
+    // otto.yaml may hold environment values written inline: 0600, as every file here that may.
+    await writeAtomic(this.snapshotPath, configText, 0o600);
     await writeAtomic(this.hashPath, `${hash}\n`);
     if (existsSync(this.tokenPath)) return { tokenCreated: false };
     await writeAtomic(this.tokenPath, `${randomBytes(24).toString('hex')}\n`, 0o600);
@@ -172,7 +173,7 @@ let tempCounter = 0;
  * the new one, never a torn file. Each write has its own temp file, so two saves in one process (or two
  * processes) never rename each other's file away; the folder is synced so the rename itself survives.
  */
-export async function writeAtomic(path: string, content: string, mode?: number): Promise<void> {
+export async function writeAtomic(path: string, content: string | Uint8Array, mode?: number): Promise<void> {
   const tmp = `${path}.${process.pid}.${++tempCounter}.${randomBytes(3).toString('hex')}.tmp`;
   try {
     const file = await open(tmp, 'wx', mode ?? 0o644);

@@ -10,6 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decode, encode, logsControlSchema, logsRequestSchema, type NodeState, type NodeStatus } from '../protocol/messages.js';
+import { secretsMessageSchema, type SecretRef } from '../protocol/secrets.js';
 import { topics } from '../protocol/topics.js';
 import { DockerRuntime, dockerFromUrl } from '../runtime/docker.js';
 import { OTTO_VERSION } from '../version.js';
@@ -20,6 +21,8 @@ import { LogStreamer } from './log-streamer.js';
 import { MetricsPublisher } from './metrics-publisher.js';
 import { removeAgentPid, runningAgentPid, writeAgentPid } from './pid-file.js';
 import { Reconciler } from './reconciler.js';
+import { RegistryAuth } from './registry-auth.js';
+import { SecretStore, secretReadableBy } from './secret-store.js';
 
 export interface AgentOptions {
   nodeId: string;
@@ -45,6 +48,7 @@ export class Agent {
   private readonly metrics: MetricsPublisher;
   private readonly log: Logger;
   private readonly logs: LogStreamer;
+  private readonly secrets: SecretStore;
   private client?: MqttClient;
   private intervalMs: number;
   private reconcileTimer?: NodeJS.Timeout;
@@ -59,7 +63,16 @@ export class Agent {
   constructor(private readonly options: AgentOptions) {
     this.log = options.logger;
     const docker = dockerFromUrl(options.dockerUrl);
-    const runtime = new DockerRuntime(docker, options.cluster, options.nodeId);
+    this.secrets = new SecretStore(options.stateDir);
+    const warnedUsers = new Set<string>();
+    const secretFile = (ref: SecretRef, user: string) => {
+      if (!secretReadableBy(user) && !warnedUsers.has(user)) {
+        warnedUsers.add(user);
+        this.log.warn({ user, agentUid: process.getuid?.() }, 'an image runs as a user that may not read its secrets (0600, owned by the agent user): run it as root or as a numeric uid');
+      }
+      return this.secrets.fileFor(ref, user);
+    };
+    const runtime = new DockerRuntime(docker, options.cluster, options.nodeId, { secretFile });
     this.store = new DesiredStore(options.stateDir);
     this.intervalMs = options.metricsIntervalMs;
     this.reconciler = new Reconciler({
@@ -69,6 +82,8 @@ export class Agent {
       log: this.log,
       pullStallMs: options.pullStallMs,
       report: (state) => this.publishState(state),
+      secrets: this.secrets,
+      registryAuth: new RegistryAuth(this.secrets, () => this.reconciler.desiredState),
     });
     this.metrics = new MetricsPublisher({
       nodeId: options.nodeId,
@@ -89,6 +104,7 @@ export class Agent {
       throw new InfrastructureError(`another agent for node ${this.options.nodeId} is running (pid ${other})`, `stop it first: kill ${other}`);
     }
     await writeAgentPid(this.options.stateDir);
+    await this.secrets.load();
     const saved = await this.store.load();
     if (saved.state) {
       this.intervalMs = saved.state.settings.metrics_interval_ms;
@@ -156,14 +172,17 @@ export class Agent {
     this.client = client;
     client.on('connect', () => {
       this.log.info({ broker: this.options.mqttUrl }, 'connected to MQTT');
+      // Subscribed before saying online: the broker handles both in order, so what the control plane sends
+      // when it sees the node online (its secrets, not retained) finds the subscription in place.
+      client.subscribe([topics.desired(nodeId), topics.logsRequest(nodeId), topics.logsControl(nodeId), topics.secrets(nodeId)], { qos: 1 });
       client.publish(topics.status(nodeId), encode(this.status('online')), { retain: true, qos: 1 });
-      client.subscribe([topics.desired(nodeId), topics.logsRequest(nodeId), topics.logsControl(nodeId)], { qos: 1 });
       void this.reconciler.requestPass();
     });
     client.on('offline', () => this.log.warn('MQTT broker unreachable; keeping containers as they are and retrying'));
     client.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'MQTT error'));
     client.on('message', (topic, payload) => {
       if (topic === topics.desired(nodeId)) this.onDesired(payload);
+      else if (topic === topics.secrets(nodeId)) this.onSecrets(payload);
       else if (topic === topics.logsRequest(nodeId)) this.onLogsRequest(payload);
       else if (topic === topics.logsControl(nodeId)) {
         const control = decode(logsControlSchema, payload);
@@ -171,6 +190,28 @@ export class Agent {
         else this.invalidMessages++;
       }
     });
+  }
+
+  /** Values for this node's replicas: kept on disk (0600), then the replicas waiting for them go ahead. Never logged. */
+  private onSecrets(payload: Buffer): void {
+    const decoded = decode(secretsMessageSchema, payload);
+    if (!decoded.ok || decoded.value.node_id !== this.options.nodeId || decoded.value.cluster !== this.options.cluster) {
+      this.invalidMessages++;
+      // zod's messages name a field, never its value; JSON.parse's quote the text, so only their kind is logged.
+      const error = decoded.ok ? 'meant for another node' : decoded.error.startsWith('not JSON') ? 'not JSON' : decoded.error;
+      this.log.warn({ error }, 'ignored an invalid secrets message');
+      return;
+    }
+    const { secrets, registries } = decoded.value;
+    this.saving = this.saving.then(() =>
+      this.secrets.put(secrets, registries).then(
+        (changedHosts) => {
+          this.log.info({ secrets: secrets.map((s) => s.name), registries: registries.map((r) => r.host) }, 'received secrets');
+          this.reconciler.secretsArrived(changedHosts);
+        },
+        (err) => this.log.error({ err: errorMessage(err) }, 'cannot save secrets; the control plane sends them again when asked'),
+      ),
+    );
   }
 
   private onLogsRequest(payload: Buffer): void {

@@ -7,6 +7,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DockerRuntime, PullProgress } from '../runtime/docker.js';
 import { Backoff } from './backoff.js';
+import type { PullCredential } from './registry-auth.js';
 
 export type PullStatus =
   | { state: 'pulling'; progress: PullProgress; since: number }
@@ -18,6 +19,8 @@ export interface ImagePullerOptions {
   log: Logger;
   /** A pull started, moved, ended or failed: the node state is worth publishing again. */
   onChange: (image: string, done: boolean) => void;
+  /** The credential for the image's registry (registry-auth.ts); none: an anonymous pull. */
+  authFor?: (image: string) => Promise<PullCredential>;
 }
 
 export class ImagePuller {
@@ -44,15 +47,18 @@ export class ImagePuller {
     this.pulling.set(image, pull);
     this.options.log.info({ image }, 'pulling image in the background');
     this.options.onChange(image, false);
-    void this.runtime
-      .pull(
+    void (async () => {
+      const credential = (await this.options.authFor?.(image)) ?? {};
+      if ('waiting' in credential) throw new Error(credential.waiting);
+      await this.runtime.pull(
         image,
         (progress) => {
           pull.progress = progress;
           this.options.onChange(image, false);
         },
-        { stallMs: this.options.stallMs, signal: abort.signal },
-      )
+        { stallMs: this.options.stallMs, signal: abort.signal, auth: credential.auth },
+      );
+    })()
       .then(
         () => {
           this.backoff.succeeded(image);
@@ -73,6 +79,11 @@ export class ImagePuller {
   /** A pull that no replica needs any more goes on (it costs little to finish) unless the agent stops. */
   stopAll(): void {
     for (const pull of this.pulling.values()) pull.abort.abort();
+  }
+
+  /** Images whose failed pull may succeed now (a new credential for their registry) are tried at once. */
+  retryNow(matches: (image: string) => boolean): void {
+    this.backoff.prune((image) => !matches(image));
   }
 
   /** Forgets the failures of images no replica uses any more. */

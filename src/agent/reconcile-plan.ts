@@ -31,6 +31,8 @@ export interface PlanFacts {
    * until the pull ends (the end triggers a new pass), so the agent does not spin while a registry stalls.
    */
   waitingForImage?: (image: string) => boolean;
+  /** Replicas whose secrets or registry credential have not reached the node yet: no new container for them. */
+  blocked?: (replica: ReplicaSpec) => boolean;
 }
 
 const replicaKey = (service: string, replica: number) => `${service}#${replica}`;
@@ -63,7 +65,7 @@ export function needsStart(container: ManagedContainer, replica: ReplicaSpec, st
 
 export function planReconcile(desired: ReplicaSpec[], actual: ManagedContainer[], facts: PlanFacts = {}): ReconcileAction[] {
   const busy = facts.busy ?? new Set<string>();
-  const waiting = (replica: ReplicaSpec) => facts.waitingForImage?.(replica.container.image) ?? false;
+  const waiting = (replica: ReplicaSpec) => (facts.waitingForImage?.(replica.container.image) ?? false) || (facts.blocked?.(replica) ?? false);
   const byReplica = new Map<string, ManagedContainer[]>();
   for (const container of actual) {
     const key = replicaKey(container.service, container.replica);

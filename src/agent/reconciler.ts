@@ -10,11 +10,14 @@ import type Dockerode from 'dockerode';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DesiredState, DockerHealth, NodeState, ReplicaSpec } from '../protocol/messages.js';
+import { registryHostOf } from '../protocol/secrets.js';
 import type { DockerRuntime, ManagedContainer } from '../runtime/docker.js';
 import { Backoff } from './backoff.js';
 import { DockerEventsWatcher, type ContainerEvent } from './docker-events.js';
 import { ImagePuller } from './image-puller.js';
 import { bindsHostPorts, planReconcile, temporaryName, type ReconcileAction } from './reconcile-plan.js';
+import type { RegistryAuth } from './registry-auth.js';
+import type { SecretStore } from './secret-store.js';
 import { leavingContainers, replicaStates } from './state-report.js';
 
 export interface ReconcilerOptions {
@@ -28,6 +31,10 @@ export interface ReconcilerOptions {
   pullStallMs?: number;
   /** Receives the node's state after every pass and whenever a pull moves. */
   report: (state: NodeState) => void;
+  /** The node's secrets: a replica waits for the values its spec names. */
+  secrets?: SecretStore;
+  /** Credentials of image pulls. */
+  registryAuth?: RegistryAuth;
 }
 
 interface Task {
@@ -42,6 +49,8 @@ interface Task {
 
 const failureKey = (replica: ReplicaSpec) => `${replica.name}@${replica.spec_hash}`;
 const POLL_MS = 250;
+/** Secret files no replica needs are looked for at most this often. */
+const PRUNE_SECRETS_MS = 30_000;
 /** Without a healthcheck, a start-first replacement is ready once it has kept running this long. */
 const START_FIRST_SETTLE_MS = 1_000;
 
@@ -67,6 +76,7 @@ export class Reconciler {
   private eventTimer?: NodeJS.Timeout;
   private stopped = false;
   private readonly concurrency: number;
+  private secretsPrunedAt = 0;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.concurrency = options.concurrency ?? 4;
@@ -74,6 +84,7 @@ export class Reconciler {
       stallMs: options.pullStallMs ?? 300_000,
       log: options.log,
       onChange: (_image, done) => (done ? void this.requestPass() : this.reportSoon()),
+      authFor: options.registryAuth && ((image) => options.registryAuth!.forImage(image)),
     });
     this.events = new DockerEventsWatcher(options.runtime, { cluster: options.cluster, node: options.nodeId }, (event) => this.onDockerEvent(event));
   }
@@ -100,6 +111,28 @@ export class Reconciler {
     this.desired = desired;
     for (const task of this.queue.splice(0)) for (const key of task.keys) this.busy.delete(key);
     void this.requestPass();
+  }
+
+  /** Secrets or credentials arrived: replicas waiting for them go ahead; failed pulls from those registries try again now. */
+  secretsArrived(registryHosts: string[]): void {
+    if (registryHosts.length > 0) this.puller.retryNow((image) => registryHosts.includes(registryHostOf(image)));
+    void this.requestPass();
+  }
+
+  /** Why a replica cannot get a container at its spec yet: secrets the control plane has not sent (yet). */
+  private waitingReason(replica: ReplicaSpec): string | undefined {
+    const missing = (replica.container.secrets ?? []).filter((ref) => !this.options.secrets?.has(ref)).map((ref) => ref.name);
+    if (missing.length === 0) return undefined;
+    return `waiting for secret${missing.length > 1 ? 's' : ''} ${missing.join(', ')} from the control plane (not on this node yet)`;
+  }
+
+  /** Secret files and credentials nothing needs any more are removed, now and then. */
+  private pruneSecrets(list: Dockerode.ContainerInfo[]): void {
+    const { secrets } = this.options;
+    if (!secrets || !this.desired || Date.now() - this.secretsPrunedAt < PRUNE_SECRETS_MS) return;
+    this.secretsPrunedAt = Date.now();
+    const mounted = new Set(list.flatMap((c) => (c.Mounts ?? []).map((m) => m.Source)));
+    void secrets.prune(this.desired, mounted).catch((err) => this.options.log.warn({ err: errorMessage(err) }, 'cannot remove unused secrets'));
   }
 
   /** One pass at a time; a request during a pass makes exactly one more. */
@@ -154,7 +187,9 @@ export class Reconciler {
     // No desired state yet (first start, or a lost file): touch nothing until the control plane speaks.
     if (this.desired) {
       const waitingForImage = (image: string) => this.waitingForImage(image);
-      this.schedule(planReconcile(this.desired.replicas, actual, { busy: this.busy, stoppedByHand: this.stoppedByHand, waitingForImage }));
+      const blocked = (replica: ReplicaSpec) => this.waitingReason(replica) !== undefined;
+      this.schedule(planReconcile(this.desired.replicas, actual, { busy: this.busy, stoppedByHand: this.stoppedByHand, waitingForImage, blocked }));
+      this.pruneSecrets(list);
     }
     this.report(actual);
   }
@@ -386,7 +421,9 @@ export class Reconciler {
     const replicas = replicaStates(this.desired?.replicas ?? [], actual, {
       pull: (image) => this.puller.status(image),
       failure: (replica) => this.failures.get(failureKey(replica)),
+      waiting: (replica) => this.waitingReason(replica),
     });
+    const missing = this.desired && this.options.secrets?.missing(this.desired);
     this.options.report({
       node_id: this.options.nodeId,
       timestamp: new Date().toISOString(),
@@ -395,6 +432,9 @@ export class Reconciler {
       replicas,
       // Without a desired state nothing is on its way out: nothing is touched.
       leaving: this.desired ? leavingContainers(this.desired.replicas, actual) : [],
+      // Names and hashes only: the control plane answers with the values, on this node's secrets topic.
+      ...(missing?.secrets.length ? { missing_secrets: missing.secrets } : {}),
+      ...(missing?.registries.length ? { missing_registries: missing.registries } : {}),
     });
   }
 }

@@ -11,6 +11,8 @@ export interface ReportFacts {
   pull: (image: string) => PullStatus | undefined;
   /** The last failure to run this replica at this spec (create, start, update), with its retry time. */
   failure: (replica: ReplicaSpec) => { error: string; retryAt: number } | undefined;
+  /** Why the replica cannot get its container at this spec yet (a secret has not arrived), if it cannot. */
+  waiting?: (replica: ReplicaSpec) => string | undefined;
 }
 
 /** The container that best stands for a replica: running at the desired spec, else running, else the newest. */
@@ -33,6 +35,7 @@ export function replicaStates(desired: ReplicaSpec[], actual: ManagedContainer[]
     const pull = upToDate ? undefined : facts.pull(replica.container.image);
     const pullError = pull?.state === 'failed' ? (pull.error.includes(replica.container.image) ? pull.error : `pull ${replica.container.image}: ${pull.error}`) : undefined;
     const failure = facts.failure(replica) ?? (pull?.state === 'failed' ? { error: pullError!, retryAt: pull.retryAt } : undefined);
+    const waiting = upToDate ? undefined : facts.waiting?.(replica);
     const pulling =
       pull?.state === 'pulling'
         ? {
@@ -49,7 +52,7 @@ export function replicaStates(desired: ReplicaSpec[], actual: ManagedContainer[]
         state: pulling ? 'pulling' : failure ? 'error' : 'missing',
         health: 'none',
         spec_hash: replica.spec_hash,
-        error: failure?.error,
+        error: failure?.error ?? waiting,
         retry_at: failure && iso(failure.retryAt),
         pull: pulling,
       };
@@ -61,7 +64,7 @@ export function replicaStates(desired: ReplicaSpec[], actual: ManagedContainer[]
       health: container.health,
       spec_hash: container.specHash,
       exit_code: container.state === 'exited' || container.state === 'dead' ? container.exitCode : undefined,
-      error: failure?.error,
+      error: failure?.error ?? waiting,
       retry_at: failure && iso(failure.retryAt),
       pull: pulling,
     };

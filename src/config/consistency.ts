@@ -4,6 +4,7 @@ import { show } from './issues.js';
 import { isLocalNode } from './nodes.js';
 import { parsePortSpec } from './ports.js';
 import type { OttoConfig, ServiceConfig } from './schema.js';
+import { secretProblems } from './secret-checks.js';
 import type { ConfigPath, Problem } from './source.js';
 import { closestMatch } from './suggest.js';
 import { reservedUsernames } from '../protocol/broker-auth.js';
@@ -20,6 +21,7 @@ export function checkConsistency(config: OttoConfig, where: (path: ConfigPath) =
     ...remoteBrokerProblems(config),
     ...identityProblems(config),
     ...tlsProblems(config),
+    ...secretProblems(config, where),
   ];
 }
 

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { cpus, dnsLabel, duration, memory, volume } from './fields.js';
 import { LOST_AFTER_BOUNDS, MAX_HEALTHCHECK_RETRIES, MAX_REPLICAS, TICK_BOUNDS } from './limits.js';
+import { registriesSchema, secretsSchema, serviceSecretsSchema } from './secrets-schema.js';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -135,6 +136,7 @@ export const serviceSchema = z.strictObject({
     })
     .optional(),
   update: updateSchema.optional(),
+  secrets: serviceSecretsSchema,
 });
 
 export const ottoConfigSchema = z.strictObject({
@@ -145,6 +147,8 @@ export const ottoConfigSchema = z.strictObject({
   control: controlSchema.default({ interval: '5s', lost_after: '5m' }),
   nodes: z.array(nodeSchema).min(1, 'expected at least one node'),
   services: z.array(serviceSchema).default([]),
+  secrets: secretsSchema,
+  registries: registriesSchema,
 });
 
 export type OttoConfig = z.infer<typeof ottoConfigSchema>;

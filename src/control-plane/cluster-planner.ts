@@ -8,7 +8,7 @@
 import type { OttoConfig, ServiceConfig } from '../config/schema.js';
 import type { ClusterEvent } from '../http/schemas.js';
 import type { DesiredState, ReplicaSpec } from '../protocol/messages.js';
-import { containerSpecOf } from './container-spec.js';
+import { containerSpecOf, type SecretDigests } from './container-spec.js';
 import { planCluster, replicaSpec, updateOrderOf, type ClusterPlan, type PlanInput } from './desired-state.js';
 import { newMoves, planHandover, type Move } from './handover.js';
 import type { Ledger } from './ledger.js';
@@ -29,6 +29,8 @@ export interface PlannerHost {
   warmingUp(): boolean;
   lastPublished(nodeId: string): DesiredState | undefined;
   event(event: Omit<ClusterEvent, 'id' | 'time'>): void;
+  /** Hashes of the secrets' current values, for the spec of a service not in the ledger yet. */
+  secretDigests?(): SecretDigests;
 }
 
 const keyOf = (r: { service: string; replica: number }) => replicaKey(r.service, r.replica);
@@ -43,7 +45,8 @@ export class ClusterPlanner {
     const lifecycle = (id: string): NodeLifecycle => registry.lifecycle(id, now).state;
     const warmingUp = this.host.warmingUp();
     const previous = this.previousAssignments();
-    const specs = new Map(config.services.map((s) => [s.name, containerSpecOf(s)]));
+    const digests = this.host.secretDigests?.();
+    const specs = new Map(config.services.map((s) => [s.name, containerSpecOf(s, digests)]));
     const input: PlanInput = {
       replicasOf: (s) => this.host.replicasOf(s),
       previous,

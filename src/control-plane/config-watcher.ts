@@ -1,6 +1,7 @@
 /**
  * Notices when otto.yaml changes on disk. A valid new file is handed over; an invalid one is reported
- * once per content and the running config stays.
+ * once per content and the running config stays. `verify` checks what lies outside the file (the secrets
+ * it names can be read); a file it refuses is verified again at every check, so fixing the secret is enough.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -17,10 +18,13 @@ export type ConfigChange =
 
 export class ConfigWatcher {
   private lastStamp = '';
+  /** A valid file whose `verify` failed: tried again until it passes or the file changes. */
+  private unverified?: { config: OttoConfig; text: string; hash: string };
 
   constructor(
     private readonly path: string,
     private currentHash: string,
+    private readonly verify: (config: OttoConfig, text: string) => Promise<void> = async () => undefined,
   ) {}
 
   async check(): Promise<ConfigChange> {
@@ -31,8 +35,9 @@ export class ConfigWatcher {
     } catch (err) {
       return this.reject(`${this.path}: ${errorMessage(err)}`, 'missing');
     }
-    if (stamp === this.lastStamp) return { kind: 'unchanged' };
+    if (stamp === this.lastStamp) return this.unverified ? this.accept(this.unverified) : { kind: 'unchanged' };
     this.lastStamp = stamp;
+    this.unverified = undefined;
     const text = await readFile(this.path, 'utf8');
     const hash = createHash('sha256').update(text).digest('hex');
     if (hash === this.currentHash) {
@@ -40,14 +45,26 @@ export class ConfigWatcher {
       this.rejectedHash = '';
       return { kind: 'restored' };
     }
+    let config: OttoConfig;
     try {
-      const config = parseConfig(text, this.path);
-      this.currentHash = hash;
-      this.rejectedHash = '';
-      return { kind: 'reloaded', config, text, hash };
+      config = parseConfig(text, this.path);
     } catch (err) {
       return this.reject(err instanceof ConfigError ? err.issues.join('; ') : errorMessage(err), hash);
     }
+    return this.accept({ config, text, hash });
+  }
+
+  private async accept(candidate: { config: OttoConfig; text: string; hash: string }): Promise<ConfigChange> {
+    try {
+      await this.verify(candidate.config, candidate.text);
+    } catch (err) {
+      this.unverified = candidate;
+      return this.reject(err instanceof ConfigError ? err.issues.join('; ') : errorMessage(err), candidate.hash);
+    }
+    this.unverified = undefined;
+    this.currentHash = candidate.hash;
+    this.rejectedHash = '';
+    return { kind: 'reloaded', ...candidate };
   }
 
   private rejectedHash = '';

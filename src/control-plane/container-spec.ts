@@ -5,6 +5,7 @@ import { resolveServiceEnv } from '../config/load.js';
 import { parsePortSpec } from '../config/ports.js';
 import type { ServiceConfig } from '../config/schema.js';
 import { parseDuration, parseSize } from '../config/units.js';
+import { InternalError } from '../errors.js';
 import type { ContainerSpec } from '../protocol/messages.js';
 
 /** Splits a command string the way Compose does: on spaces, honouring single and double quotes. */
@@ -48,7 +49,19 @@ export function normalizeSignal(signal: string): string {
   return /^\d+$/.test(signal) || signal.startsWith('SIG') ? signal : `SIG${signal}`;
 }
 
-export function containerSpecOf(service: ServiceConfig): ContainerSpec {
+/** Secret name -> hash of its current value (secret-sources.ts); the hash is in the spec, so a new value rolls the replicas. */
+export type SecretDigests = ReadonlyMap<string, string>;
+
+function secretRefs(service: ServiceConfig, digests: SecretDigests): ContainerSpec['secrets'] {
+  if (service.secrets.length === 0) return undefined;
+  return [...service.secrets].sort().map((name) => {
+    const hash = digests.get(name);
+    if (hash === undefined) throw new InternalError(`no value read for secret "${name}" of service ${service.name}`);
+    return { name, hash };
+  });
+}
+
+export function containerSpecOf(service: ServiceConfig, secretDigests: SecretDigests = new Map()): ContainerSpec {
   const hc = service.healthcheck;
   return {
     image: service.image,
@@ -71,5 +84,6 @@ export function containerSpecOf(service: ServiceConfig): ContainerSpec {
     init: service.init ? true : undefined,
     stop_signal: service.stop_signal === undefined ? undefined : normalizeSignal(service.stop_signal),
     stop_grace_ms: service.stop_grace_period === undefined ? undefined : parseDuration(service.stop_grace_period),
+    secrets: secretRefs(service, secretDigests),
   };
 }

@@ -16,6 +16,7 @@ import { startApi } from '../http/api.js';
 import type { ApiHandlers, ControlPlaneCounters } from '../http/handlers.js';
 import { clusterStatusSchema, type ClusterEvent, type ClusterStatus, type LiveEvent, type Operation } from '../http/schemas.js';
 import type { Logger } from '../log.js';
+import { MAX_MQTT_PACKET_BYTES } from '../protocol/limits.js';
 import { PRIVILEGED_MQTT_USER, controlPlaneCredentials, type BrokerIdentity } from '../protocol/broker-auth.js';
 import { brokerUrl, dialableHost } from '../protocol/broker-url.js';
 import type { NodeState } from '../protocol/messages.js';
@@ -42,13 +43,14 @@ import { NodeRegistry, type NodeSettings } from './node-registry.js';
 import { OperationQueue } from './operations.js';
 import { recordReplicaContainers } from './replica-records.js';
 import { ReplicaTracker } from './replica-tracker.js';
+import { SecretDistributor } from './secret-distributor.js';
+import { SecretKeeper } from './secret-keeper.js';
 import { pendingReplicas, syncSpecs } from './spec-revisions.js';
 
 /** How long a node never heard from since the control plane started may still take new replicas. */
 const STARTUP_GRACE_MS = 20_000;
 const STATUS_SNAPSHOT_MS = 10_000;
-/** The largest MQTT packet a client may send the embedded broker: desired states of big nodes fit. */
-export const MAX_MQTT_PACKET_BYTES = 1024 * 1024;
+export { MAX_MQTT_PACKET_BYTES };
 
 export class ControlPlane implements ApiHandlers {
   private loaded!: LoadedConfig;
@@ -65,6 +67,11 @@ export class ControlPlane implements ApiHandlers {
   private readonly feed: EventFeed;
   private readonly planner: ClusterPlanner;
   private readonly publisher: DesiredPublisher;
+  /** Secret values (memory only) and who gets them. */
+  private readonly secretValues = new SecretKeeper();
+  private readonly secrets: SecretDistributor;
+  /** A secret of the running config that cannot be read any more (its last value stays in use). */
+  private secretsError: string | null = null;
   private readonly view: ClusterView;
   private readonly tracker = new ReplicaTracker();
   private readonly drift = new DriftTracker();
@@ -114,6 +121,14 @@ export class ControlPlane implements ApiHandlers {
       converged: () => this.converged(),
       changed: (op) => this.operationChanged(op),
     });
+    this.secrets = new SecretDistributor(
+      {
+        cluster: () => this.config.cluster.name,
+        publish: (nodeId, message) => this.link!.publishSecrets(nodeId, message),
+        log: log.child({ component: 'secrets' }),
+      },
+      this.secretValues,
+    );
     this.planner = new ClusterPlanner({
       config: () => this.config,
       ledger: this.ledger,
@@ -123,6 +138,7 @@ export class ControlPlane implements ApiHandlers {
       warmingUp: () => Date.now() - this.startedAt.getTime() < Math.max(this.heartbeatTimeoutMs, STARTUP_GRACE_MS),
       lastPublished: (id) => this.publisher.lastPublished(id),
       event: (event) => void this.event(event),
+      secretDigests: () => this.secretValues.digests(),
     });
     this.publisher = new DesiredPublisher({
       config: () => this.config,
@@ -137,8 +153,13 @@ export class ControlPlane implements ApiHandlers {
         this.currentPlan = plan;
         this.feed.statusChanged();
       },
-      publish: (_nodeId, desired) => this.link!.publishDesired(desired),
+      publish: async (_nodeId, desired) => {
+        // The values first, so the agent has them when the desired state that needs them arrives.
+        await this.secrets.beforeDesired(desired);
+        await this.link!.publishDesired(desired);
+      },
       agentRevision: (id) => this.registry.get(id)?.state?.revision,
+      registriesFor: (replicas) => this.secretValues.registriesFor(replicas),
     });
     this.view = new ClusterView({
       config: () => this.config,
@@ -185,7 +206,8 @@ export class ControlPlane implements ApiHandlers {
   async start(): Promise<void> {
     this.loaded = await loadConfig(this.configPath);
     const { config } = this.loaded;
-    this.watcher = new ConfigWatcher(this.loaded.path, this.loaded.hash);
+    await this.secretValues.load(config, this.loaded, this.workspace.dir);
+    this.watcher = new ConfigWatcher(this.loaded.path, this.loaded.hash, (next, text) => this.secretValues.verify(next, { path: this.loaded.path, text }));
     await this.ledger.load();
     await this.feed.load();
     this.registry.setNodes(this.nodeSettings(config), this.heartbeatTimeoutMs);
@@ -295,6 +317,7 @@ export class ControlPlane implements ApiHandlers {
     for (const change of changes) void this.event({ kind: change.kind, node: change.node, service: change.service, replica: change.replica, message: change.message });
     if (recordReplicaContainers(this.ledger.data.replicas, state.node_id, containers)) this.ledger.saveSoon();
     this.publisher.agentIsAhead(state.node_id, state.revision);
+    if (state.missing_secrets?.length || state.missing_registries?.length) void this.secrets.answer(state, this.publisher.lastPublished(state.node_id));
     // A node back from unreachable reported: the handover of its moved replicas can be decided.
     if (this.config.nodes.length > 1 && this.ledger.data.moves.some((m) => m.from === state.node_id)) void this.publisher.replan();
     return true;
@@ -322,6 +345,7 @@ export class ControlPlane implements ApiHandlers {
       if (state === 'online') {
         this.onlineSince.set(node.id, now);
         this.supervisor.healthy(node.id);
+        void this.secrets.nodeOnline(node.id, this.publisher.lastPublished(node.id));
         void this.event({ kind: 'node-online', node: node.id, message: `node ${node.id} is online` });
       } else if (state === 'unreachable') {
         void this.event({
@@ -433,6 +457,7 @@ export class ControlPlane implements ApiHandlers {
   private async tick(): Promise<void> {
     const started = performance.now();
     await this.reloadConfig();
+    await this.refreshSecrets();
     await this.publisher.replan();
     this.recordDrift();
     this.stats.reconcile_count++;
@@ -455,6 +480,8 @@ export class ControlPlane implements ApiHandlers {
     if (change.kind !== 'reloaded') return;
     const before = this.config;
     this.loaded = { ...this.loaded, config: change.config, text: change.text, hash: change.hash };
+    this.secretValues.adoptVerified();
+    this.secretsError = null;
     this.configError = null;
     this.registry.setNodes(this.nodeSettings(change.config), this.heartbeatTimeoutMs);
     for (const node of change.config.nodes) if (!this.lifecycles.has(node.id)) this.lifecycles.set(node.id, 'unreachable');
@@ -465,7 +492,7 @@ export class ControlPlane implements ApiHandlers {
     }
     const changedSpecs = this.syncSpecs();
     await this.ledger.save();
-    await writeAtomic(this.workspace.snapshotPath, change.text);
+    await writeAtomic(this.workspace.snapshotPath, change.text, 0o600);
     await writeAtomic(this.workspace.hashPath, `${change.hash}\n`);
     await this.credentials.ensure(change.config.nodes.map((n) => n.id));
     for (const removed of before.nodes.filter((n) => !change.config.nodes.some((m) => m.id === n.id))) await this.revoke(removed.id);
@@ -477,9 +504,34 @@ export class ControlPlane implements ApiHandlers {
     this.enqueueUpdates(changedSpecs);
   }
 
+  /** A secret's file or variable changed: the services using it update; one that cannot be read is reported once. */
+  private async refreshSecrets(): Promise<void> {
+    const result = await this.secretValues.refresh(this.config, this.loaded);
+    if (result.kind === 'failed') {
+      if (!result.first) return;
+      this.secretsError = result.error;
+      this.configError ??= result.error;
+      this.log.error({ error: result.error }, 'a secret cannot be read; its replicas keep the value read before');
+      await this.event({ kind: 'config-rejected', message: `a secret cannot be read; replicas keep the value read before: ${result.error}` });
+      return;
+    }
+    if (this.secretsError !== null) {
+      if (this.configError === this.secretsError) this.configError = null;
+      this.secretsError = null;
+      if (result.kind === 'recovered') await this.event({ kind: 'config-reloaded', message: 'every secret can be read again' });
+    }
+    if (result.kind !== 'changed') return;
+    const changed = this.syncSpecs();
+    const what = [...result.secrets.map((name) => `secret ${name}`), ...(result.registries ? ['a registry credential'] : [])].join(', ');
+    this.log.info({ secrets: result.secrets, registries: result.registries }, 'secret values changed');
+    await this.event({ kind: 'config-reloaded', message: `${what} changed${changed.length ? `: updating ${changed.join(', ')}` : ''}` });
+    this.enqueueUpdates(changed);
+  }
+
   /** Spec revisions in line with the config; returns the services whose spec changed. */
   private syncSpecs(): string[] {
-    const services = this.config.services.map((s) => ({ name: s.name, spec: containerSpecOf(s), replicas: this.replicasOf(s) }));
+    const digests = this.secretValues.digests();
+    const services = this.config.services.map((s) => ({ name: s.name, spec: containerSpecOf(s, digests), replicas: this.replicasOf(s) }));
     const changed = syncSpecs(this.ledger.data.specs, services);
     if (changed.length) this.ledger.saveSoon();
     return changed;

@@ -8,7 +8,8 @@
 import type { OttoConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { DesiredState } from '../protocol/messages.js';
+import type { DesiredState, ReplicaSpec } from '../protocol/messages.js';
+import type { RegistryRef } from '../protocol/secrets.js';
 import { desiredStateFor, type ClusterPlan } from './desired-state.js';
 import type { Ledger } from './ledger.js';
 
@@ -23,6 +24,8 @@ export interface PublisherHost {
   publish(nodeId: string, desired: DesiredState): Promise<void>;
   /** The revision the node's agent last said it runs. */
   agentRevision(nodeId: string): number | undefined;
+  /** The registry credentials (by hash) a node running these replicas gets. */
+  registriesFor?(replicas: ReplicaSpec[]): RegistryRef[];
 }
 
 export class DesiredPublisher {
@@ -81,11 +84,13 @@ export class DesiredPublisher {
     for (const nodeId of [...this.published.keys()]) if (!plan.replicasByNode.has(nodeId)) this.published.delete(nodeId);
     const changed: [string, DesiredState][] = [];
     for (const [nodeId, replicas] of plan.replicasByNode) {
-      const key = JSON.stringify([replicas, config.metrics.interval, config.cluster.name]);
+      const registries = host.registriesFor?.(replicas) ?? [];
+      const key = JSON.stringify([replicas, registries, config.metrics.interval, config.cluster.name]);
       const before = this.published.get(nodeId);
       if (before?.key === key) continue;
       const revision = Math.max(Date.now(), (before?.desired.revision ?? 0) + 1, (revisions[nodeId] ?? 0) + 1, (host.agentRevision(nodeId) ?? 0) + 1);
       const desired = desiredStateFor(config, nodeId, replicas, revision);
+      if (registries.length > 0) desired.registries = registries;
       this.published.set(nodeId, { key, desired });
       revisions[nodeId] = revision;
       changed.push([nodeId, desired]);

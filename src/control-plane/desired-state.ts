@@ -58,8 +58,9 @@ export function replicaSpec(cluster: string, service: string, replica: number, b
 export function planCluster(config: OttoConfig, input: PlanInput = {}): ClusterPlan {
   const placement = placeReplicas(config, input);
   const generationOf = input.generationOf ?? (() => 0);
-  const configSpecs = new Map(config.services.map((s) => [s.name, containerSpecOf(s)]));
-  const specOf = input.specOf ?? ((service: ServiceConfig) => configSpecs.get(service.name)!);
+  // Only without specOf: the config's specs need the secrets' hashes, which the caller's specOf knows.
+  const configSpecs = input.specOf ? undefined : new Map(config.services.map((s) => [s.name, containerSpecOf(s)]));
+  const specOf = input.specOf ?? ((service: ServiceConfig) => configSpecs!.get(service.name)!);
   const services = new Map(config.services.map((s) => [s.name, s]));
   const replicasByNode = new Map<string, ReplicaSpec[]>(config.nodes.map((n) => [n.id, []]));
   const assignments = new Map<string, string>();

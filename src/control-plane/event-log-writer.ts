@@ -4,7 +4,7 @@
  * would take the file past `maxBytes`, the file is rotated to `events.jsonl.1` (replacing the previous
  * one) and a new file is started, so the log holds at most about twice `maxBytes`.
  */
-import { appendFile, open, rename } from 'node:fs/promises';
+import { appendFile, chmod, open, rename } from 'node:fs/promises';
 import { rotatedPath } from './event-log.js';
 
 interface PendingLine {
@@ -60,7 +60,8 @@ export class EventLogWriter {
     if (this.size > 0 && this.size + bytes > this.maxBytes) await this.rotate();
     // After a kill -9 in the middle of a line, the first new line must not be glued to the torn one.
     const data = this.endsWithNewline ? text : `\n${text}`;
-    await appendFile(this.file, data);
+    // Events may quote environment values (a rejected config): 0600 like the ledger.
+    await appendFile(this.file, data, { mode: 0o600 });
     this.size += this.endsWithNewline ? bytes : bytes + 1;
     this.endsWithNewline = true;
   }
@@ -88,7 +89,8 @@ export class EventLogWriter {
       throw err;
     }
     try {
-      const { size } = await handle.stat();
+      const { size, mode } = await handle.stat();
+      if ((mode & 0o777) !== 0o600) await chmod(this.file, 0o600);
       const last = Buffer.alloc(1);
       if (size > 0) await handle.read(last, 0, 1, size - 1);
       this.endsWithNewline = size === 0 || last[0] === 0x0a;

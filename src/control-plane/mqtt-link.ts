@@ -20,6 +20,7 @@ import {
   type NodeState,
   type NodeStatus,
 } from '../protocol/messages.js';
+import type { SecretsMessage } from '../protocol/secrets.js';
 import { controlPlaneSubscriptions, parseTopic, topics } from '../protocol/topics.js';
 
 export interface InboxHandlers {
@@ -97,6 +98,15 @@ export class MqttLink {
 
   /** Retained, QoS 1. Resolves when the broker acknowledged it; rejects after a deadline (mqtt.js still delivers it later). */
   async publishDesired(desired: DesiredState): Promise<void> {
+    await this.publishAcked(topics.desired(desired.node_id), encode(desired), true);
+  }
+
+  /** Secret values for one node: QoS 1 and never retained, so no later subscriber ever receives them. */
+  async publishSecrets(nodeId: string, message: SecretsMessage): Promise<void> {
+    await this.publishAcked(topics.secrets(nodeId), encode(message), false);
+  }
+
+  private async publishAcked(topic: string, payload: string, retain: boolean): Promise<void> {
     const client = this.client;
     if (!client) throw new InfrastructureError('not connected to MQTT');
     let timer: NodeJS.Timeout | undefined;
@@ -104,7 +114,7 @@ export class MqttLink {
       timer = setTimeout(() => reject(new InfrastructureError(`broker did not acknowledge within ${PUBLISH_DEADLINE_MS / 1000}s`)), PUBLISH_DEADLINE_MS);
     });
     try {
-      await Promise.race([client.publishAsync(topics.desired(desired.node_id), encode(desired), { qos: 1, retain: true }), deadline]);
+      await Promise.race([client.publishAsync(topic, payload, { qos: 1, retain }), deadline]);
     } finally {
       clearTimeout(timer);
     }

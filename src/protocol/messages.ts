@@ -4,6 +4,7 @@
  * those of seed 004 (NodeMetrics, ContainerMetrics, ContainerMetricsBatch).
  */
 import { z } from 'zod';
+import { registryRefSchema, secretRefSchema } from './secrets.js';
 
 const isoTimestamp = z.iso.datetime({ offset: true });
 
@@ -103,6 +104,8 @@ export const containerSpecSchema = z.object({
   stop_signal: z.string().min(1).optional(),
   /** How long a stop waits after the signal before it kills; absent: 10 s (Docker's and Compose's default). */
   stop_grace_ms: z.number().int().min(0).optional(),
+  /** Secrets mounted read-only at /run/secrets/NAME, by name and hash of the value (never the value), sorted by name. */
+  secrets: z.array(secretRefSchema).optional(),
 });
 export type ContainerSpec = z.infer<typeof containerSpecSchema>;
 
@@ -131,6 +134,8 @@ export const desiredStateSchema = z.object({
   /** Agent settings that come from the cluster config, so a remote agent needs no copy of otto.yaml. */
   settings: z.object({ metrics_interval_ms: z.number().int().min(100) }),
   replicas: z.array(replicaSpecSchema),
+  /** Registries whose credential the control plane sends this node (by hash); other hosts use the node's own docker login. */
+  registries: z.array(registryRefSchema).optional(),
 });
 export type DesiredState = z.infer<typeof desiredStateSchema>;
 
@@ -178,6 +183,10 @@ export const nodeStateSchema = z.object({
   leaving: z
     .array(z.object({ name: z.string(), service: z.string(), replica: z.number().int(), state: z.string() }))
     .optional(),
+  /** `name@hash` of secrets the desired state needs and the node lacks: the control plane sends them again. */
+  missing_secrets: z.array(z.string()).optional(),
+  /** `host@hash` of registry credentials the desired state names and the node lacks. */
+  missing_registries: z.array(z.string()).optional(),
 });
 export type NodeState = z.infer<typeof nodeStateSchema>;
 

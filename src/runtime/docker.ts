@@ -6,7 +6,8 @@
 import Dockerode from 'dockerode';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import { LABEL } from '../protocol/labels.js';
-import type { DockerHealth, ReplicaSpec, ReplicaState } from '../protocol/messages.js';
+import type { ContainerSpec, DockerHealth, ReplicaSpec, ReplicaState } from '../protocol/messages.js';
+import type { SecretRef } from '../protocol/secrets.js';
 
 export function dockerFromUrl(url: string): Dockerode {
   if (url.startsWith('unix://')) return new Dockerode({ socketPath: url.slice('unix://'.length) });
@@ -102,11 +103,23 @@ export class PullProgressTracker {
   }
 }
 
+export interface RuntimeOptions {
+  /**
+   * The host file holding a secret's value, bind-mounted read-only at /run/secrets/NAME, for a container
+   * whose image runs as `user` (the image's USER; empty: root).
+   */
+  secretFile?: (ref: SecretRef, user: string) => Promise<string>;
+}
+
+/** Where a container finds its secrets, as with Swarm and Compose. */
+export const SECRETS_TARGET_DIR = '/run/secrets';
+
 export class DockerRuntime {
   constructor(
     readonly docker: Dockerode,
     private readonly cluster: string,
     private readonly nodeId: string,
+    private readonly options: RuntimeOptions = {},
   ) {}
 
   async health(): Promise<DockerHealth> {
@@ -158,7 +171,11 @@ export class DockerRuntime {
    * Pulls an image, reporting progress. A pull may take minutes on a slow link; it is given up only when
    * nothing moved for `stallMs` (a registry that hangs), or when `signal` aborts it.
    */
-  async pull(image: string, onProgress: (progress: PullProgress) => void, options: { stallMs: number; signal?: AbortSignal }): Promise<void> {
+  async pull(
+    image: string,
+    onProgress: (progress: PullProgress) => void,
+    options: { stallMs: number; signal?: AbortSignal; auth?: Dockerode.AuthConfigObject },
+  ): Promise<void> {
     const controller = new AbortController();
     const abort = () => controller.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', abort, { once: true });
@@ -174,7 +191,9 @@ export class DockerRuntime {
     try {
       await this.wrap(`pull ${image}`, async () => {
         armWatchdog();
-        const stream = (await this.docker.pull(image, { abortSignal: controller.signal })) as NodeJS.ReadableStream & { destroy?: () => void };
+        const stream = (await this.docker.pull(image, { abortSignal: controller.signal, ...(options.auth ? { authconfig: options.auth } : {}) })) as NodeJS.ReadableStream & {
+          destroy?: () => void;
+        };
         controller.signal.addEventListener('abort', () => stream.destroy?.(), { once: true });
         const tracker = new PullProgressTracker();
         await new Promise<void>((resolve, reject) => {
@@ -213,6 +232,7 @@ export class DockerRuntime {
       (bindings[key] ??= []).push({ HostIp: port.host_ip ?? '', HostPort: String(port.host_port) });
     }
     const hc = spec.healthcheck;
+    const mounts = await this.secretMounts(spec);
     const created = await this.wrap(`create ${name}`, () =>
       this.docker.createContainer({
         name,
@@ -245,11 +265,25 @@ export class DockerRuntime {
           NanoCpus: spec.nano_cpus,
           Memory: spec.memory_bytes,
           Init: spec.init,
+          Mounts: mounts,
         },
         abortSignal: AbortSignal.timeout(DOCKER_TIMEOUTS.change),
       }),
     );
     return created.id;
+  }
+
+  private async secretMounts(spec: ContainerSpec): Promise<Dockerode.MountSettings[] | undefined> {
+    if (!spec.secrets?.length) return undefined;
+    const fileOf = this.options.secretFile;
+    if (!fileOf) throw new InfrastructureError('this agent keeps no secrets (no state folder)');
+    // The user the image runs as decides who must be able to read the files (a bind mount shows the host owner and mode).
+    const image = await this.wrap(`inspect image ${spec.image}`, () => withDeadline(this.docker.getImage(spec.image).inspect(), DOCKER_TIMEOUTS.quick));
+    const user = image.Config?.User ?? '';
+    // A bind mount (not `Binds`): a missing source is an error, never an empty folder Docker makes in its place.
+    return Promise.all(
+      spec.secrets.map(async (ref) => ({ Type: 'bind' as const, Source: await fileOf(ref, user), Target: `${SECRETS_TARGET_DIR}/${ref.name}`, ReadOnly: true })),
+    );
   }
 
   async start(id: string): Promise<void> {
@@ -342,7 +376,9 @@ export class DockerRuntime {
     } catch (err) {
       if (err instanceof InfrastructureError) throw err;
       const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
-      const reason = timedOut ? 'no answer from the Docker engine in time' : ((err as { json?: { message?: string } }).json?.message ?? errorMessage(err));
+      const raw = timedOut ? 'no answer from the Docker engine in time' : ((err as { json?: { message?: string } }).json?.message ?? errorMessage(err));
+      // docker-modem prefixes the engine's message with its HTTP status: the engine's (the registry's) words say it all.
+      const reason = raw.replace(/^\(HTTP code \d+\) [\w ]+ - /, '');
       throw new InfrastructureError(`docker: ${what}: ${reason.trim()}`, 'is the Docker engine running? try `docker info`', {
         cause: err,
       });

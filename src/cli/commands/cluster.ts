@@ -1,6 +1,6 @@
 /** `otto cluster init|start|stop|status`, and the hidden `otto control-plane` that `start --detach` runs. */
 import { spawn } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { fchmodSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.js';
@@ -65,7 +65,12 @@ export async function start(options: GlobalOptions & { detach?: boolean }): Prom
   }
   const { transportWarnings } = await import('../../config/transport.js');
   for (const warning of transportWarnings((await loadRunningConfig(options.config)).config)) process.stderr.write(`warning: ${warning}\n`);
-  if (options.detach) return startDetached(options, workspace);
+  if (options.detach) {
+    // In the background, an unreadable secret would only say "exited during start-up": say which, here (exit 1).
+    const { checkSecretSources } = await import('../../control-plane/secret-sources.js');
+    await checkSecretSources(await loadConfig(options.config), options.config);
+    return startDetached(options, workspace);
+  }
   await runControlPlane(options, { pretty: true, announce: true });
 }
 
@@ -103,7 +108,9 @@ export async function runControlPlane(options: GlobalOptions, display = { pretty
 
 async function startDetached(options: GlobalOptions, workspace: Workspace): Promise<void> {
   const logPath = join(workspace.logDir, 'control-plane.log');
-  const log = openSync(logPath, 'a');
+  // The log may quote environment values (a rejected config): 0600, also when an older one was wider.
+  const log = openSync(logPath, 'a', 0o600);
+  fchmodSync(log, 0o600);
   const cli = fileURLToPath(new URL('../main.js', import.meta.url));
   const child = spawn(process.execPath, [cli, 'control-plane', '-c', options.config], {
     detached: true,

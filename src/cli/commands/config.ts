@@ -32,7 +32,7 @@ export async function mosquitto(options: GlobalOptions & { out?: string }): Prom
   const { runningEnv } = await import('../running-config.js');
   const { Credentials } = await import('../../security/credentials.js');
   // The embedded broker's limit, so both brokers take the same packets.
-  const { MAX_MQTT_PACKET_BYTES } = await import('../../control-plane/control-plane.js');
+  const [{ MAX_MQTT_PACKET_BYTES }, { brokerTransport }] = await Promise.all([import('../../protocol/limits.js'), import('../../config/transport.js')]);
   const { MOSQUITTO_FILES, mosquittoUsernameProblem, renderMosquittoFiles } = await import('../../security/mosquitto.js');
   const { controlPlaneCredentials } = await import('../../protocol/broker-auth.js');
 
@@ -57,7 +57,11 @@ export async function mosquitto(options: GlobalOptions & { out?: string }): Prom
   const files = renderMosquittoFiles({
     dir,
     host: config.mqtt.host,
-    port: config.mqtt.port,
+    port: brokerTransport(config).port,
+    // Your own certificate (mqtt.tls: {ca, cert, key}) makes the listener speak TLS.
+    ...(typeof config.mqtt.tls === 'object' && config.mqtt.tls.cert && config.mqtt.tls.key
+      ? { tls: { cafile: resolve(config.mqtt.tls.ca), certfile: resolve(config.mqtt.tls.cert), keyfile: resolve(config.mqtt.tls.key) } }
+      : {}),
     maxPacketBytes: MAX_MQTT_PACKET_BYTES,
     users: [
       controlPlaneCredentials(await workspace.token()),
@@ -72,7 +76,8 @@ export async function mosquitto(options: GlobalOptions & { out?: string }): Prom
   await writeAtomic(join(dir, MOSQUITTO_FILES.acl), files.acl, 0o600);
   await writeAtomic(join(dir, MOSQUITTO_FILES.conf), files.conf);
 
-  const { host, port, embedded, readers } = config.mqtt;
+  const { host, embedded, readers } = config.mqtt;
+  const { port } = brokerTransport(config);
   say(`wrote ${dir}/ for cluster "${config.cluster.name}":`);
   say(`  ${MOSQUITTO_FILES.conf}  listener ${host}:${port}, no anonymous clients, persistence in ${MOSQUITTO_FILES.data}/, packets up to ${MAX_MQTT_PACKET_BYTES} bytes`);
   say(`  ${MOSQUITTO_FILES.passwords}          otto-control-plane, ${config.nodes.length} node(s), ${readers.length} reader(s) (0600)`);
