@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topics } from '../src/protocol/topics.js';
-import { containersOf, nodeLogin, waitFor } from './support/cli.js';
+import { containersOf, nodeSession, waitFor } from './support/cli.js';
 import { createCluster, type TestCluster } from './support/cluster.js';
 
 describe('the embedded broker keeps the desired state to the control plane', () => {
@@ -50,7 +50,7 @@ describe('the embedded broker keeps the desired state to the control plane', () 
   });
 
   it('refuses a node that publishes a desired state, and the agent runs nothing new', async () => {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${c.mqttPort}`, { ...nodeLogin(c.dir, 'local'), clientId: 'rogue', reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${c.mqttPort}`, { ...nodeSession(c.dir, c.name, 'local', 'rogue'), reconnectPeriod: 0 });
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     client.publish(topics.desired('local'), rogueDesired(), { qos: 0, retain: true });
     await closed;

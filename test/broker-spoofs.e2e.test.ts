@@ -9,8 +9,9 @@ import { connect as connectTcp, type Socket } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_MQTT_PACKET_BYTES } from '../src/control-plane/control-plane.js';
+import { MAX_MQTT_PACKET_BYTES } from '../src/protocol/limits.js';
 import { clusterStatusSchema, type ClusterStatus } from '../src/http/schemas.js';
+import { ownClientId } from '../src/protocol/broker-auth.js';
 import { topics } from '../src/protocol/topics.js';
 import { brokerLogin, containersOf, freePort, nodeLogin, waitFor } from './support/cli.js';
 import { createCluster, type TestCluster } from './support/cluster.js';
@@ -40,7 +41,7 @@ const BROKERS = [
     refusedSubscriptionIsGranted: true,
     refusedPublishClosesConnection: false,
     keepsRetainedOnOwnMetrics: true,
-    readerMayPublishUnderItsName: true,
+    readerMayPublishUnderItsName: false,
   },
 ] as const;
 
@@ -57,7 +58,11 @@ describe.each(BROKERS)('spoofs on $name', (broker) => {
   const cp = (): Login => brokerLogin(c.dir);
   const node = (id: string): Login => nodeLogin(c.dir, id);
   const as = async (login: Login | undefined, extra: IClientOptions = {}) => {
-    const client = await mqtt.connectAsync(url(), { ...login, clientId: `spoof-${Math.random().toString(36).slice(2, 10)}`, reconnectPeriod: 0, ...extra });
+    const suffix = `spoof-${Math.random().toString(36).slice(2, 10)}`;
+    // A node may open a second session only under its own client id (derived from its credential).
+    const isNode = login && ['a', 'b'].includes(login.username) && login.password === node(login.username).password;
+    const clientId = isNode ? `${ownClientId('agent', c.name, login.username, login.password)}-${suffix}` : suffix;
+    const client = await mqtt.connectAsync(url(), { ...login, clientId, reconnectPeriod: 0, ...extra });
     clients.push(client);
     return client;
   };
@@ -309,6 +314,25 @@ services:
     await sleep(1_000);
     expect(observer.on(topics.nodeMetrics('a')).some((m) => m.payload.includes('by a reader'))).toBe(false);
     expect(observer.on(`otto/nodes/${READER.username}/status`).length > 0).toBe(broker.readerMayPublishUnderItsName);
+  });
+
+  it("cannot push a node's agent off the broker by taking its client id", async () => {
+    // The id an agent would have had if ids were guessable, and one in a's namespace without a's secret.
+    for (const clientId of [`otto-agent-${c.name}-a`, `otto-agent-${c.name}-a-000000000000`]) {
+      const attempt = mqtt.connect(url(), { ...node('b'), clientId, reconnectPeriod: 0, connectTimeout: 3_000 });
+      await new Promise<void>((resolve) => {
+        attempt.once('connect', () => resolve());
+        attempt.once('error', () => resolve());
+        attempt.once('close', () => resolve());
+      });
+      // The embedded broker refuses b under an id that is not its own; neither broker lets it reach a's session.
+      expect(attempt.connected).toBe(broker.external);
+      attempt.end(true);
+    }
+    await sleep(1_500);
+    const status = await api();
+    expect(status.nodes.find((n) => n.id === 'a')!.state).toBe('online');
+    expect(observer.on(topics.status('a')).filter((m) => m.payload.includes('"offline"')).length).toBe(0);
   });
 
   it("drops a node's last will that names another node's status topic; its own will is delivered", async () => {

@@ -10,7 +10,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterStatusSchema, type ClusterStatus } from '../src/http/schemas.js';
 import { containerMetricsBatchSchema, nodeMetricsSchema } from '../src/protocol/messages.js';
-import { TEST_IMAGE, brokerLogin, containersOf, docker, freePort, isAlive, nodeLogin, otto, removeClusterContainers, waitFor } from './support/cli.js';
+import { TEST_IMAGE, brokerLogin, containersOf, docker, freePort, isAlive, nodeSession, otto, removeClusterContainers, waitFor } from './support/cli.js';
 import { startMosquitto, type Mosquitto } from './support/mosquitto.js';
 
 async function writeCluster(options: { embedded: boolean; mqttPort: number }) {
@@ -195,7 +195,7 @@ describe.each([
   it('counts an invalid MQTT message and keeps running', async () => {
     const before = (await status()).counters.invalid_messages;
     // The node itself sends garbage (a bug, a broken agent): with its own credential.
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, nodeLogin(dir, 'local'));
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, nodeSession(dir, cluster, 'local', 'garbage'));
     await client.publishAsync('otto/nodes/local/metrics/node', '{"node_id": "local", "cpu_percent": "lots"}');
     await client.publishAsync('otto/nodes/local/state', 'not json at all');
     await client.endAsync();

@@ -228,8 +228,9 @@ describe('cluster check', () => {
       expect(result.code).toBe(2);
       expect(result.stdout).toMatch(/^rpi-01\s+ok\s+root\s+trusted\s+\S+\s+v\S+\s+ok \S+\s+ok /m);
       expect(result.stdout).toMatch(/^rpi-ns\s+ok\s+root\s+trusted\s+\S+\s+v\S+\s+ok \S+\s+FAIL\s+[+-]/m);
-      expect(result.stdout).toContain(`rpi-ns BROKER: rpi-ns cannot reach the broker at mqtt://127.0.0.1:${mqttPort}: ECONNREFUSED`);
-      expect(result.stdout).toContain('hint: rpi-ns must reach mqtt://127.0.0.1:');
+      // Remote nodes: mqtt.tls auto is on, so the agents are given mqtts.
+      expect(result.stdout).toContain(`rpi-ns BROKER: rpi-ns cannot reach the broker at mqtts://127.0.0.1:${mqttPort}: ECONNREFUSED`);
+      expect(result.stdout).toContain('hint: rpi-ns must reach mqtts://127.0.0.1:');
       expect(result.stderr).toContain('1 check(s) failed on 1 node(s): rpi-ns BROKER');
     });
 
@@ -435,7 +436,8 @@ describe('otto node install --systemd', () => {
     expect(unit).toContain('WantedBy=multi-user.target');
     // The start script it runs is on the node, with the advertised broker address.
     const script = readFileSync(`${base}/${work.cluster}-rpi-01.start.sh`, 'utf8');
-    expect(script).toContain(`--mqtt-url mqtt://127.0.0.1:${mqttPort}`);
+    expect(script).toContain(`--mqtt-url mqtts://127.0.0.1:${mqttPort}`);
+    expect(script).toContain('--mqtt-ca-file');
     expect(agentPids(work.cluster, 'rpi-01')).toEqual([]);
   });
 });

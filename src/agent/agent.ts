@@ -11,6 +11,7 @@ import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decode, encode, logsControlSchema, logsRequestSchema, type NodeState, type NodeStatus } from '../protocol/messages.js';
 import { secretsMessageSchema, type SecretRef } from '../protocol/secrets.js';
+import { ownClientId } from '../protocol/broker-auth.js';
 import { topics } from '../protocol/topics.js';
 import { DockerRuntime, dockerFromUrl } from '../runtime/docker.js';
 import { OTTO_VERSION } from '../version.js';
@@ -155,7 +156,8 @@ export class Agent {
   private connect(): void {
     const { nodeId } = this.options;
     const client = mqtt.connect(this.options.mqttUrl, {
-      clientId: `otto-agent-${this.options.cluster}-${nodeId}`,
+      // Its own id, derived from its credential: no other client can take it (and push it off the broker).
+      clientId: ownClientId('agent', this.options.cluster, nodeId, this.options.mqttPassword ?? ''),
       username: this.options.mqttUsername,
       password: this.options.mqttPassword,
       ...(this.options.mqttCa ? { ca: this.options.mqttCa, rejectUnauthorized: true } : {}),

@@ -23,8 +23,8 @@ export type RefusalKind = 'connect' | 'publish' | 'subscribe' | 'oversize';
 export interface BrokerOptions {
   host: string;
   port: number;
-  /** The identity these credentials prove, or undefined (refused). */
-  authenticate: (username: string | undefined, password: string | undefined) => BrokerIdentity | undefined;
+  /** The identity these credentials prove with this client id, or undefined (refused). */
+  authenticate: (clientId: string, username: string | undefined, password: string | undefined) => BrokerIdentity | undefined;
   /** The largest packet a client may send (MQTT remaining length). */
   maxPacketBytes: number;
   /** TLS: serve mqtts with this certificate. */
@@ -41,7 +41,7 @@ export async function startEmbeddedBroker(options: BrokerOptions): Promise<Embed
   const refuse = (kind: RefusalKind, clientId: string, detail: string) => options.onRefused?.(kind, clientId, detail);
   const broker = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
-      const identity = options.authenticate(username, password?.toString());
+      const identity = options.authenticate(client.id, username, password?.toString());
       if (!identity) {
         refuse('connect', client.id, `username ${JSON.stringify(username ?? '')}`);
         const error = Object.assign(new Error('not authorized'), { returnCode: 5 });

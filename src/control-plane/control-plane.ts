@@ -17,7 +17,7 @@ import type { ApiHandlers, ControlPlaneCounters } from '../http/handlers.js';
 import { clusterStatusSchema, type ClusterEvent, type ClusterStatus, type LiveEvent, type Operation } from '../http/schemas.js';
 import type { Logger } from '../log.js';
 import { MAX_MQTT_PACKET_BYTES } from '../protocol/limits.js';
-import { PRIVILEGED_MQTT_USER, controlPlaneCredentials, type BrokerIdentity } from '../protocol/broker-auth.js';
+import { PRIVILEGED_MQTT_USER, clientIdAllowed, controlPlaneCredentials, ownClientId, type BrokerIdentity } from '../protocol/broker-auth.js';
 import { brokerUrl, dialableHost } from '../protocol/broker-url.js';
 import type { NodeState } from '../protocol/messages.js';
 import { apiTls, brokerTransport, transportWarnings } from '../config/transport.js';
@@ -227,14 +227,14 @@ export class ControlPlane implements ApiHandlers {
         port: brokerTransport(config).port,
         maxPacketBytes: MAX_MQTT_PACKET_BYTES,
         tls: this.tls.broker && { cert: this.tls.broker.cert, key: this.tls.broker.key },
-        authenticate: (username, password) => this.identify(username, password),
+        authenticate: (clientId, username, password) => this.identify(clientId, username, password),
         onRefused: (kind, clientId, detail) => this.brokerRefused(kind, clientId, detail),
       });
       this.log.info({ url: this.mqttUrl }, 'embedded MQTT broker listening');
     }
     this.link = new MqttLink({
       url: this.mqttUrl,
-      clientId: `otto-control-plane-${config.cluster.name}`,
+      clientId: ownClientId('control-plane', config.cluster.name, 'main', this.token),
       ...controlPlaneCredentials(this.token),
       ca: this.tls.broker?.ca,
       log: this.log,
@@ -392,14 +392,25 @@ export class ControlPlane implements ApiHandlers {
 
   // ---- broker identities --------------------------------------------------------------------------
 
-  /** The identity these credentials prove on the embedded broker, or undefined. */
-  private identify(username: string | undefined, password: string | undefined): BrokerIdentity | undefined {
+  /** The identity these credentials prove on the embedded broker with this client id, or undefined. */
+  private identify(clientId: string, username: string | undefined, password: string | undefined): BrokerIdentity | undefined {
     if (!username || password === undefined) return undefined;
-    if (username === PRIVILEGED_MQTT_USER) return tokenMatches(password, this.token) ? { kind: 'control-plane' } : undefined;
-    const reader = this.config.mqtt.readers.find((r) => r.username === username);
-    if (reader) return tokenMatches(password, reader.password) ? { kind: 'reader', name: username } : undefined;
-    const expected = this.config.nodes.some((n) => n.id === username) ? this.credentials.password(username) : undefined;
-    return expected !== undefined && tokenMatches(password, expected) ? { kind: 'node', node: username } : undefined;
+    let identity: BrokerIdentity | undefined;
+    let ownId: string | undefined;
+    if (username === PRIVILEGED_MQTT_USER) {
+      identity = tokenMatches(password, this.token) ? { kind: 'control-plane' } : undefined;
+    } else {
+      const reader = this.config.mqtt.readers.find((r) => r.username === username);
+      if (reader) {
+        identity = tokenMatches(password, reader.password) ? { kind: 'reader', name: username } : undefined;
+      } else {
+        const expected = this.config.nodes.some((n) => n.id === username) ? this.credentials.password(username) : undefined;
+        identity = expected !== undefined && tokenMatches(password, expected) ? { kind: 'node', node: username } : undefined;
+        if (identity) ownId = ownClientId('agent', this.config.cluster.name, username, expected!);
+      }
+    }
+    // A client id it may not use could push another client off the broker.
+    return identity && clientIdAllowed(identity, clientId, ownId) ? identity : undefined;
   }
 
   private brokerRefused(kind: RefusalKind, clientId: string, detail: string): void {

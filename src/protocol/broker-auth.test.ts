@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { covers, mayPublish, maySubscribe, mosquittoAcl, type BrokerIdentity } from './broker-auth.js';
+import { clientIdAllowed, covers, mayPublish, maySubscribe, mosquittoAcl, ownClientId, type BrokerIdentity } from './broker-auth.js';
 
 const cp: BrokerIdentity = { kind: 'control-plane' };
 const a: BrokerIdentity = { kind: 'node', node: 'pi-a' };
@@ -62,10 +62,23 @@ describe('broker identities', () => {
     expect(mayPublish(cp, 'otto/nodes/+/desired')).toBe(false);
   });
 
+  it("derives each identity's client id from its secret, and lets a node use only its own", () => {
+    const own = ownClientId('agent', 'home', 'pi-a', 'secret-of-a');
+    expect(own).toMatch(/^otto-agent-home-pi-a-[0-9a-f]{12}$/);
+    expect(ownClientId('agent', 'home', 'pi-a', 'another')).not.toBe(own);
+    expect(clientIdAllowed(a, own, own)).toBe(true);
+    expect(clientIdAllowed(a, `${own}-second`, own)).toBe(true);
+    expect(clientIdAllowed(a, 'otto-agent-home-pi-b-000000000000', own)).toBe(false);
+    expect(clientIdAllowed(a, 'anything', own)).toBe(false);
+    expect(clientIdAllowed(reader, 'grafana-1', undefined)).toBe(true);
+    expect(clientIdAllowed(reader, own, undefined)).toBe(false);
+    expect(clientIdAllowed(cp, 'whatever', undefined)).toBe(true);
+  });
+
   it('renders the same rules as a Mosquitto ACL', () => {
     const acl = mosquittoAcl(['grafana']);
-    expect(acl).toContain('user otto-control-plane\ntopic read otto/#\ntopic write otto/nodes/+/desired');
-    expect(acl).toContain('user grafana\ntopic read otto/nodes/+/metrics/#\ntopic read otto/nodes/+/status');
+    expect(acl).toContain('user otto-control-plane\ntopic deny otto/nodes/otto-control-plane/#\ntopic read otto/#\ntopic write otto/nodes/+/desired');
+    expect(acl).toContain('user grafana\ntopic deny otto/nodes/grafana/#\ntopic read otto/nodes/+/metrics/#\ntopic read otto/nodes/+/status');
     expect(acl).toContain('pattern write otto/nodes/%u/metrics/node');
     expect(acl).toContain('pattern read otto/nodes/%u/desired');
     expect(acl).not.toMatch(/pattern (read|write) otto\/nodes\/\+/);

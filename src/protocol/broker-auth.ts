@@ -5,6 +5,7 @@
  * anyone else is refused. These rules are written once, here: the embedded broker applies them, and
  * `otto config mosquitto` renders them as a Mosquitto ACL file.
  */
+import { createHash } from 'node:crypto';
 import { TOPIC_ROOT } from './topics.js';
 
 export const PRIVILEGED_MQTT_USER = 'otto-control-plane';
@@ -68,6 +69,25 @@ export function maySubscribe(identity: BrokerIdentity, filter: string): boolean 
   return subscribeFilters(identity).some((pattern) => covers(pattern, filter));
 }
 
+/**
+ * The MQTT client id an identity connects with. A broker closes the older of two connections with one id,
+ * so a guessable id would let any client push a node's agent (or the control plane) off the broker: the id
+ * carries a digest of the identity's own secret, which only it knows.
+ */
+export function ownClientId(kind: 'agent' | 'control-plane', cluster: string, name: string, secret: string): string {
+  return `otto-${kind}-${cluster}-${name}-${createHash('sha256').update(`otto-client-id:${secret}`).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * Whether a client may use this client id: a node only its own (ownClientId, or one under it for a second
+ * session), a reader none of Otto's (`otto-...`), the control plane (and the CLI) any.
+ */
+export function clientIdAllowed(identity: BrokerIdentity, clientId: string, nodeOwnId?: string): boolean {
+  if (identity.kind === 'control-plane') return true;
+  if (identity.kind === 'node') return nodeOwnId !== undefined && (clientId === nodeOwnId || clientId.startsWith(`${nodeOwnId}-`));
+  return !clientId.startsWith('otto-');
+}
+
 /** Usernames the config may not give a node or a reader: they would take another identity. */
 export function reservedUsernames(): string[] {
   return [PRIVILEGED_MQTT_USER];
@@ -81,16 +101,17 @@ export function controlPlaneCredentials(token: string): { username: string; pass
 /**
  * The same rules as a Mosquitto ACL file (mosquitto.conf `acl_file`): a `user` section for the control
  * plane and each reader, and `pattern` lines (%u is the username, the node id) for nodes. Mosquitto applies
- * pattern lines to every user, so readers and the control plane get nothing from them they should not have:
- * a pattern only ever names the client's own username.
+ * pattern lines to every user, so each `user` section first denies the node prefix of its own name.
  */
 export function mosquittoAcl(readers: string[]): string {
   const lines = ['# Written by `otto config mosquitto`: the rules of src/protocol/broker-auth.ts.', ''];
-  lines.push(`user ${PRIVILEGED_MQTT_USER}`);
+  // Mosquitto applies `pattern` lines to every user: a deny line (checked first) keeps the control plane
+  // and readers from the node prefix their own name would give them.
+  lines.push(`user ${PRIVILEGED_MQTT_USER}`, `topic deny ${TOPIC_ROOT}/${PRIVILEGED_MQTT_USER}/#`);
   for (const filter of subscribeFilters({ kind: 'control-plane' })) lines.push(`topic read ${filter}`);
   for (const filter of publishFilters({ kind: 'control-plane' })) lines.push(`topic write ${filter}`);
   for (const name of readers) {
-    lines.push('', `user ${name}`);
+    lines.push('', `user ${name}`, `topic deny ${TOPIC_ROOT}/${name}/#`);
     for (const filter of subscribeFilters({ kind: 'reader', name })) lines.push(`topic read ${filter}`);
   }
   lines.push('', '# Every node: its own prefix only (%u is its username, the node id).');

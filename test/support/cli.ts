@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
+import { ownClientId } from '../../src/protocol/broker-auth.js';
 
 export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 export const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
@@ -85,4 +86,10 @@ export function brokerLogin(dir: string): { username: string; password: string; 
 export function nodeLogin(dir: string, nodeId: string): { username: string; password: string } {
   const store = JSON.parse(readFileSync(join(dir, '.otto', 'credentials.json'), 'utf8'));
   return { username: nodeId, password: store.nodes[nodeId].password };
+}
+
+/** A second session of a node (beside its agent's): its credential and a client id in its own namespace. */
+export function nodeSession(dir: string, cluster: string, nodeId: string, name: string): { username: string; password: string; clientId: string } {
+  const login = nodeLogin(dir, nodeId);
+  return { ...login, clientId: `${ownClientId('agent', cluster, nodeId, login.password)}-${name}` };
 }

@@ -131,9 +131,16 @@ export async function rotateCredentials(options: GlobalOptions, nodeId: string):
   if (client && (await client.healthy())) {
     await client.post(`/api/v1/nodes/${encodeURIComponent(nodeId)}/rotate-credentials`, {}, rotationSchema);
     say(`rotated the broker credential of node ${nodeId}; its agent reconnected with the new one (other nodes untouched)`);
+    if (!loaded.config.mqtt.embedded) externalBrokerHint();
     return;
   }
   const { Credentials } = await import('../../security/credentials.js');
   await (await new Credentials(workspace.credentialsPath).load()).rotate(nodeId);
   say(`rotated the broker credential of node ${nodeId} in ${workspace.credentialsPath}; its agent gets it when the cluster starts`);
+  if (!loaded.config.mqtt.embedded) externalBrokerHint();
+}
+
+/** An external broker checks passwords from its own file: it must be told. */
+function externalBrokerHint(): void {
+  say('the external broker (mqtt.embedded: false) still has the old password: run `otto config mosquitto` and send mosquitto a SIGHUP');
 }
