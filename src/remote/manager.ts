@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import { OTTO_VERSION } from '../version.js';
 import { KnownHosts } from './known-hosts.js';
 import { redactUrl, withCredentials } from './mqtt-address.js';
-import { RemoteAgent, localAgentBundle, type AgentBundle, type NodeFacts, type StartAction } from './remote-agent.js';
+import { RemoteAgent, localAgentBundle, type AgentBundle, type NodeFacts, type RemoteAgentSettings, type StartAction } from './remote-agent.js';
 import { SerialQueues } from './serial-queue.js';
 import { SshConnection, SshError, type ConnectOptions, type SshTarget } from './ssh-connection.js';
 
@@ -121,6 +121,12 @@ export async function stopRemoteAgents(
   const manager = new RemoteAgentManager({ workspaceDir, log });
   const remote = config.nodes.filter((node) => !isLocalNode(node));
   return manager.stopNodes(remote, config.cluster.name);
+}
+
+/** What one remote node's agent is started with: the cluster's settings with the node's own credential. */
+export function agentSettingsFor(settings: RemoteSettings, node: NodeConfig): RemoteAgentSettings {
+  const mqttUrl = withCredentials(settings.mqttUrl, settings.credentials?.[node.id]);
+  return { cluster: settings.cluster, mqttUrl, interval: settings.interval, dockerUrl: node.docker_url, ...(settings.ca ? { ca: settings.ca } : {}) };
 }
 
 export function sshTarget(node: NodeConfig): SshTarget {
@@ -410,8 +416,7 @@ export class RemoteAgentManager {
     // Past this point the start runs to its end: an agent cut off between its launch and its pid file
     // would be out of reach of the stop that follows.
     const agent = managed.agent;
-    const mqttUrl = withCredentials(settings.mqttUrl, settings.credentials?.[managed.node.id]);
-    const result = await agent.start({ cluster: settings.cluster, mqttUrl, interval: settings.interval, dockerUrl: managed.node.docker_url, ...(settings.ca ? { ca: settings.ca } : {}) });
+    const result = await agent.start(agentSettingsFor(settings, managed.node));
     managed.pid = result.pid;
     managed.facts = await agent.facts();
     managed.version = bundle.version;

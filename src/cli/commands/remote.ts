@@ -1,4 +1,5 @@
 /** `otto node trust`, `otto node install --systemd` and `otto cluster check`: remote nodes over SSH. */
+import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import { isLocalNode } from '../../config/nodes.js';
@@ -83,24 +84,41 @@ export async function install(options: GlobalOptions & { systemd?: boolean }, no
   if (!options.systemd) throw new UsageError('nothing to install: pass --systemd', `otto node install ${nodeId} --systemd`);
   const { loaded, node, workspace } = await remoteNode(options, nodeId);
   const { config } = loaded;
-  const [{ KnownHosts }, { SshConnection }, { sshTarget }, { RemoteAgent, localAgentBundle }, { installSystemdUnit }, { remoteMqttUrl }] = await Promise.all([
+  const [{ KnownHosts }, { SshConnection }, { sshTarget, agentSettingsFor }, { RemoteAgent, localAgentBundle }, { installSystemdUnit }, { remoteMqttUrl }, { Credentials }, { brokerCaFile, brokerTransport }] = await Promise.all([
     import('../../remote/known-hosts.js'),
     import('../../remote/ssh-connection.js'),
     import('../../remote/manager.js'),
     import('../../remote/remote-agent.js'),
     import('../../remote/systemd-unit.js'),
     import('../../remote/mqtt-address.js'),
+    import('../../security/credentials.js'),
+    import('../../config/transport.js'),
   ]);
   const mqttUrl = remoteMqttUrl(config);
   if (!mqttUrl) throw new UsageError(`no broker address for remote nodes`, 'set mqtt.advertise in otto.yaml');
   const conn = await SshConnection.connect(sshTarget(node), { knownHosts: KnownHosts.forWorkspace(workspace.dir), keepaliveIntervalMs: 0 });
   try {
     const agent = new RemoteAgent(conn, node.id, config.cluster.name, localAgentBundle());
-    const result = await installSystemdUnit(
-      agent,
-      { cluster: config.cluster.name, mqttUrl, interval: config.metrics.interval, dockerUrl: node.docker_url },
-      { unitDir: process.env.OTTO_SYSTEMD_UNIT_DIR },
+    // Exactly what the control plane starts it with: the node's own credential, the cluster CA.
+    const credentials = await new Credentials(workspace.credentialsPath).load();
+    await credentials.ensure([node.id]);
+    const caFile = brokerCaFile(config, workspace.tlsDir);
+    if (brokerTransport(config).ownCa) {
+      // The cluster's CA must exist before a unit that verifies the broker with it.
+      const [{ ensureTlsMaterial }, { certificateNames }] = await Promise.all([import('../../security/tls.js'), import('../../control-plane/tls-setup.js')]);
+      await ensureTlsMaterial(workspace.tlsDir, config.cluster.name, certificateNames(config));
+    }
+    const settings = agentSettingsFor(
+      {
+        cluster: config.cluster.name,
+        mqttUrl,
+        interval: config.metrics.interval,
+        credentials: { [node.id]: { username: node.id, password: credentials.password(node.id)! } },
+        ...(caFile && existsSync(caFile) ? { ca: readFileSync(caFile, 'utf8') } : {}),
+      },
+      node,
     );
+    const result = await installSystemdUnit(agent, settings, { unitDir: process.env.OTTO_SYSTEMD_UNIT_DIR });
     say(`installed ${result.unitPath} on ${node.id} and enabled it: the agent now starts at boot`);
   } finally {
     conn.close();
