@@ -144,6 +144,7 @@ describe('the HTTP API contract', () => {
         'post /api/v1/services/{name}/restart',
         'post /api/v1/services/{name}/rollback',
         'post /api/v1/nodes/{id}/rotate-credentials',
+        'post /api/v1/nodes/{id}/remove',
         'get /api/v1/operations',
         'get /api/v1/events',
         'get /api/v1/stream',
@@ -398,6 +399,19 @@ describe('the HTTP API contract', () => {
 
     it('answers 404 for an unknown service', async () => {
       expectContract('POST', '/api/v1/services/{name}/restart', await call('POST', '/api/v1/services/nope/restart', { body: { rolling: true } }), 404);
+    });
+  });
+
+  describe('POST /api/v1/nodes/{id}/remove', () => {
+    it('answers the node and when it was removed', async () => {
+      const answer = await call('POST', '/api/v1/nodes/edge-2/remove');
+      expectContract('POST', '/api/v1/nodes/{id}/remove', answer, 200);
+      expect(answer.json.node).toBe('edge-2');
+    });
+
+    it('answers 400 for a node of otto.yaml, 404 for an unknown one', async () => {
+      expectContract('POST', '/api/v1/nodes/{id}/remove', await call('POST', '/api/v1/nodes/edge-1/remove'), 400);
+      expectContract('POST', '/api/v1/nodes/{id}/remove', await call('POST', '/api/v1/nodes/nope/remove'), 404);
     });
   });
 

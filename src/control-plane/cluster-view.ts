@@ -3,7 +3,7 @@
  * nodes with their lifecycle, services with their replicas (last known state, stale on an unreachable
  * node), drift, operations. Cheap: no I/O, called on every request.
  */
-import { isLocalNode } from '../config/nodes.js';
+import { isLocalNode, isSshNode } from '../config/nodes.js';
 import type { OttoConfig } from '../config/schema.js';
 import type { ClusterStatus, NodeView, Operation, ServiceView } from '../http/schemas.js';
 import { containerName } from '../protocol/labels.js';
@@ -90,10 +90,11 @@ export class ClusterView {
     const { registry } = this.host;
     const record = registry.get(node.id);
     const lifecycle = registry.lifecycle(node.id);
-    const remote = isLocalNode(node) ? undefined : this.host.remote(node.id);
+    const remote = isSshNode(node) ? this.host.remote(node.id) : undefined;
     return {
       id: node.id,
-      host: node.host,
+      // A node that joins by itself may declare no address: the one it says it has.
+      host: node.host ?? record?.status?.hostname ?? '-',
       local: isLocalNode(node),
       online: lifecycle.state === 'online',
       state: lifecycle.state,

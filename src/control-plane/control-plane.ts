@@ -8,16 +8,16 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { isLocalNode } from '../config/nodes.js';
+import { isLocalNode, isSshNode, nodeKind } from '../config/nodes.js';
 import type { OttoConfig, ServiceConfig } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
-import { InfrastructureError, NotFoundError, errorMessage } from '../errors.js';
+import { InfrastructureError, NotFoundError, UsageError, errorMessage } from '../errors.js';
 import { startApi } from '../http/api.js';
 import type { ApiHandlers, ControlPlaneCounters } from '../http/handlers.js';
 import { clusterStatusSchema, type ClusterEvent, type ClusterStatus, type LiveEvent, type Operation } from '../http/schemas.js';
 import type { Logger } from '../log.js';
 import { MAX_MQTT_PACKET_BYTES } from '../protocol/limits.js';
-import { PRIVILEGED_MQTT_USER, clientIdAllowed, controlPlaneCredentials, ownClientId, type BrokerIdentity } from '../protocol/broker-auth.js';
+import { PRIVILEGED_MQTT_USER, clientIdAllowed, controlPlaneCredentials, ownClientId, poolUsername, type BrokerIdentity } from '../protocol/broker-auth.js';
 import { brokerUrl, dialableHost } from '../protocol/broker-url.js';
 import type { NodeState } from '../protocol/messages.js';
 import { apiTls, brokerTransport, transportWarnings } from '../config/transport.js';
@@ -28,6 +28,9 @@ import { tokenMatches, writeAtomic, type Workspace } from '../workspace.js';
 import { AgentSupervisor } from './agent-supervisor.js';
 import { startEmbeddedBroker, type EmbeddedBroker, type RefusalKind } from './broker.js';
 import { ClusterPlanner } from './cluster-planner.js';
+import { JoinDesk } from './join-desk.js';
+import { topics } from '../protocol/topics.js';
+import { encode } from '../protocol/messages.js';
 import { servedTls, type ServedTls } from './tls-setup.js';
 import { ClusterView } from './cluster-view.js';
 import { ConfigWatcher } from './config-watcher.js';
@@ -87,6 +90,8 @@ export class ControlPlane implements ApiHandlers {
   private started = false;
   private readonly stats = { reconcile_seconds_sum: 0, reconcile_count: 0, operations_by_result: {} as Record<string, number> };
   private credentials!: Credentials;
+  private effective!: OttoConfig;
+  private joinDesk!: JoinDesk;
   private tls: ServedTls = {};
   private token = '';
   /** Refusals by the embedded broker, by kind; the last time each client's refusal was logged. */
@@ -182,8 +187,9 @@ export class ControlPlane implements ApiHandlers {
     });
   }
 
+  /** The running config: otto.yaml's, with the nodes that joined through its pools. */
   get config(): OttoConfig {
-    return this.loaded.config;
+    return this.effective;
   }
 
   get mqttUrl(): string {
@@ -205,7 +211,12 @@ export class ControlPlane implements ApiHandlers {
 
   async start(): Promise<void> {
     this.loaded = await loadConfig(this.configPath);
-    const { config } = this.loaded;
+    this.token = await this.workspace.token();
+    this.credentials = await new Credentials(this.workspace.credentialsPath).load();
+    await this.credentials.ensure(this.loaded.config.nodes.map((n) => n.id));
+    await this.credentials.ensurePools(this.loaded.config.node_pools.map((p) => p.name));
+    this.refreshEffective();
+    const config = this.config;
     await this.secretValues.load(config, this.loaded, this.workspace.dir);
     this.watcher = new ConfigWatcher(this.loaded.path, this.loaded.hash, (next, text) => this.secretValues.verify(next, { path: this.loaded.path, text }));
     await this.ledger.load();
@@ -215,10 +226,14 @@ export class ControlPlane implements ApiHandlers {
     for (const node of config.nodes) this.lifecycles.set(node.id, 'unreachable');
     const changedSpecs = this.syncSpecs();
     this.currentPlan = this.planner.compute();
-    this.token = await this.workspace.token();
-    this.credentials = await new Credentials(this.workspace.credentialsPath).load();
-    await this.credentials.ensure(config.nodes.map((n) => n.id));
     this.tls = await servedTls(config, this.workspace.tlsDir);
+    this.joinDesk = new JoinDesk({
+      config: () => this.loaded.config,
+      credentials: this.credentials,
+      reply: (pool, requestId, reply) => this.link!.publish(topics.joinReply(pool, requestId), encode(reply)),
+      admitted: (nodeId, pool) => void this.nodeJoined(nodeId, pool),
+      log: this.log.child({ component: 'join' }),
+    });
     for (const warning of transportWarnings(config)) this.log.warn(warning);
 
     if (config.mqtt.embedded) {
@@ -252,6 +267,7 @@ export class ControlPlane implements ApiHandlers {
           this.feed.statusChanged();
         },
         reconnected: () => this.publisher.republishAll(),
+        joinRequest: (pool, payload) => void this.joinDesk.handle(pool, payload).catch((err) => this.log.error({ err: errorMessage(err) }, 'join request failed')),
       },
     });
     await this.link.connect();
@@ -371,7 +387,7 @@ export class ControlPlane implements ApiHandlers {
 
   /** Starts (or keeps, or upgrades) the agents of nodes reached over SSH; stops those of nodes removed. */
   private async ensureRemoteAgents(config: OttoConfig, options: EnsureOptions): Promise<void> {
-    const remoteNodes = config.nodes.filter((n) => !isLocalNode(n));
+    const remoteNodes = config.nodes.filter(isSshNode);
     const mqttUrl = remoteMqttUrl(config);
     if (remoteNodes.length > 0 && !mqttUrl) throw new InfrastructureError('no broker address for remote nodes', 'set mqtt.advertise in otto.yaml');
     const credentials = Object.fromEntries(remoteNodes.map((n) => [n.id, { username: n.id, password: this.credentials.password(n.id)! }]));
@@ -397,8 +413,12 @@ export class ControlPlane implements ApiHandlers {
     if (!username || password === undefined) return undefined;
     let identity: BrokerIdentity | undefined;
     let ownId: string | undefined;
+    const pool = this.loaded.config.node_pools.find((p) => poolUsername(p.name) === username);
     if (username === PRIVILEGED_MQTT_USER) {
       identity = tokenMatches(password, this.token) ? { kind: 'control-plane' } : undefined;
+    } else if (pool) {
+      const secret = this.credentials.poolSecret(pool.name);
+      identity = secret !== undefined && tokenMatches(password, secret) ? { kind: 'pool', pool: pool.name } : undefined;
     } else {
       const reader = this.config.mqtt.readers.find((r) => r.username === username);
       if (reader) {
@@ -431,19 +451,68 @@ export class ControlPlane implements ApiHandlers {
     this.log.info({ node: nodeId, closed }, 'credential revoked');
   }
 
+  /** otto.yaml's nodes, and those that joined through one of its pools (with the pool's labels). */
+  private refreshEffective(): void {
+    const file = this.loaded.config;
+    const pools = new Map(file.node_pools.map((pool) => [pool.name, pool]));
+    const declared = new Set(file.nodes.map((n) => n.id));
+    const joined = Object.entries(this.credentials.joinedNodes())
+      .filter(([id, record]) => pools.has(record.pool) && !declared.has(id))
+      .map(([id, record]) => ({ id, join: true, labels: { ...pools.get(record.pool)!.labels }, docker_url: 'unix:///var/run/docker.sock' }));
+    this.effective = joined.length ? { ...file, nodes: [...file.nodes, ...joined] } : file;
+  }
+
+  /** A device joined through a pool: it is a node now, placed like any other. */
+  private async nodeJoined(nodeId: string, pool: string): Promise<void> {
+    this.refreshEffective();
+    this.registry.setNodes(this.nodeSettings(this.config), this.heartbeatTimeoutMs);
+    if (!this.lifecycles.has(nodeId)) this.lifecycles.set(nodeId, 'unreachable');
+    await this.event({ kind: 'node-joined', node: nodeId, message: `node ${nodeId} joined through pool ${pool}` });
+    await this.publisher.replan();
+  }
+
+  /** Forgets a node that joined through a pool: its credential is revoked, it is refused from now on. */
+  async removeNode(nodeId: string): Promise<{ node: string; removed_at: string }> {
+    if (this.loaded.config.nodes.some((n) => n.id === nodeId)) {
+      throw new UsageError(`node ${nodeId} is declared in otto.yaml`, 'remove it from otto.yaml: its credential is revoked when the control plane reloads the file');
+    }
+    if (!this.credentials.joinedNodes()[nodeId]) throw new NotFoundError(`no such node: ${nodeId}`, `nodes: ${this.config.nodes.map((n) => n.id).join(', ')}`);
+    await this.revoke(nodeId);
+    this.refreshEffective();
+    this.registry.setNodes(this.nodeSettings(this.config), this.heartbeatTimeoutMs);
+    this.lifecycles.delete(nodeId);
+    await this.event({ kind: 'node-removed', node: nodeId, message: `node ${nodeId} removed: its credential is revoked, its replicas go to other nodes` });
+    await this.publisher.replan();
+    return { node: nodeId, removed_at: new Date().toISOString() };
+  }
+
   /** A new credential for one node; its agent gets it and reconnects; no other node is touched. */
   async rotateCredentials(nodeId: string): Promise<{ node: string; rotated_at: string }> {
     const node = this.config.nodes.find((n) => n.id === nodeId);
+    if (!node && this.loaded.config.node_pools.some((p) => p.name === nodeId)) {
+      // A pool's bootstrap token: devices that hold the old one can no longer join.
+      await this.credentials.rotatePool(nodeId);
+      this.broker?.disconnect((identity) => identity.kind === 'pool' && identity.pool === nodeId);
+      await this.event({ kind: 'credential-rotated', message: `the join token of pool ${nodeId} was rotated: the old one is refused; nodes that joined keep their own credentials` });
+      return { node: nodeId, rotated_at: new Date().toISOString() };
+    }
     if (!node) throw new NotFoundError(`no such node: ${nodeId}`, `nodes: ${this.config.nodes.map((n) => n.id).join(', ')}`);
+    const joined = this.credentials.joinedNodes()[nodeId];
+    if (joined) {
+      throw new UsageError(`node ${nodeId} joined through pool ${joined.pool}: it has no credential Otto can hand it again`, `remove it (\`otto node remove ${nodeId}\`) and let it join again`);
+    }
     await this.credentials.rotate(nodeId);
     this.broker?.disconnect((identity) => identity.kind === 'node' && identity.node === nodeId);
-    if (isLocalNode(node)) {
+    const kind = nodeKind(node);
+    if (kind === 'local') {
       await this.ensureLocalAgents(this.config);
       await this.supervisor.restart(nodeId);
-    } else {
+    } else if (kind === 'ssh') {
       await this.ensureRemoteAgents(this.config, { waitFirstAttemptMs: 30_000 });
     }
-    await this.event({ kind: 'credential-rotated', node: nodeId, message: `the broker credential of node ${nodeId} was rotated; its agent reconnected with the new one` });
+    // A node that dials in gets the new credential only in a new join token, run on the device.
+    const how = kind === 'joined' ? `its old join token is refused now: run the new one (\`otto node join-command ${nodeId}\`) on the device` : 'its agent reconnected with the new one';
+    await this.event({ kind: 'credential-rotated', node: nodeId, message: `the broker credential of node ${nodeId} was rotated; ${how}` });
     return { node: nodeId, rotated_at: new Date().toISOString() };
   }
 
@@ -490,12 +559,15 @@ export class ControlPlane implements ApiHandlers {
     }
     if (change.kind !== 'reloaded') return;
     const before = this.config;
+    const beforeFile = this.loaded.config;
     this.loaded = { ...this.loaded, config: change.config, text: change.text, hash: change.hash };
+    await this.credentials.ensurePools(change.config.node_pools.map((p) => p.name));
+    this.refreshEffective();
     this.secretValues.adoptVerified();
     this.secretsError = null;
     this.configError = null;
-    this.registry.setNodes(this.nodeSettings(change.config), this.heartbeatTimeoutMs);
-    for (const node of change.config.nodes) if (!this.lifecycles.has(node.id)) this.lifecycles.set(node.id, 'unreachable');
+    this.registry.setNodes(this.nodeSettings(this.config), this.heartbeatTimeoutMs);
+    for (const node of this.config.nodes) if (!this.lifecycles.has(node.id)) this.lifecycles.set(node.id, 'unreachable');
     // A scale holds only while the config's replicas for the service stay what they were when it was made.
     for (const [name, scale] of Object.entries(this.ledger.data.scales)) {
       const service = change.config.services.find((s) => s.name === name);
@@ -506,7 +578,7 @@ export class ControlPlane implements ApiHandlers {
     await writeAtomic(this.workspace.snapshotPath, change.text, 0o600);
     await writeAtomic(this.workspace.hashPath, `${change.hash}\n`);
     await this.credentials.ensure(change.config.nodes.map((n) => n.id));
-    for (const removed of before.nodes.filter((n) => !change.config.nodes.some((m) => m.id === n.id))) await this.revoke(removed.id);
+    for (const removed of beforeFile.nodes.filter((n) => !change.config.nodes.some((m) => m.id === n.id))) await this.revoke(removed.id);
     await this.ensureLocalAgents(change.config);
     // SSH provisioning goes on in the background: the control loop never waits for a node.
     await this.ensureRemoteAgents(change.config, { waitFirstAttemptMs: 0 }).catch((err) => this.log.error({ err: errorMessage(err) }, 'remote agents'));

@@ -103,6 +103,7 @@ function implementations(handlers: ApiHandlers): Implementations {
       return samples;
     },
     rotateCredentials: ({ params }) => handlers.rotateCredentials(params.id),
+    removeNode: ({ params }) => handlers.removeNode(params.id),
     services: () => handlers.status().services,
     service: ({ params }) => service(params.name),
     scale: ({ params, body }) => {

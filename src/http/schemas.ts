@@ -108,6 +108,8 @@ export const clusterEventSchema = z.object({
     'remote-agent-ok',
     'remote-agent-failed',
     'credential-rotated',
+    'node-joined',
+    'node-removed',
     'replica-died',
     'replica-healed',
     'drift-found',
@@ -150,6 +152,9 @@ export const healthSchema = z.object({ ok: z.literal(true) });
 
 export const rotationSchema = z.object({ node: z.string(), rotated_at: z.string() });
 export type Rotation = z.infer<typeof rotationSchema>;
+
+export const removalSchema = z.object({ node: z.string(), removed_at: z.string() });
+export type Removal = z.infer<typeof removalSchema>;
 
 export const nodeListSchema = z.array(nodeViewSchema);
 export const nodeMetricsListSchema = z.array(nodeMetricsSchema);

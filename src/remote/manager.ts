@@ -10,7 +10,7 @@
  * of one node's agent runs in that node's queue, after the previous one finished, so that an agent is
  * never started twice at once; a stop cuts short a start still connecting and runs right after it.
  */
-import { isLocalNode } from '../config/nodes.js';
+import { isSshNode } from '../config/nodes.js';
 import type { NodeConfig, OttoConfig } from '../config/schema.js';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -119,7 +119,7 @@ export async function stopRemoteAgents(
   log: Logger,
 ): Promise<{ stopped: string[]; failed: { node: string; error: string }[] }> {
   const manager = new RemoteAgentManager({ workspaceDir, log });
-  const remote = config.nodes.filter((node) => !isLocalNode(node));
+  const remote = config.nodes.filter(isSshNode);
   return manager.stopNodes(remote, config.cluster.name);
 }
 
@@ -130,7 +130,8 @@ export function agentSettingsFor(settings: RemoteSettings, node: NodeConfig): Re
 }
 
 export function sshTarget(node: NodeConfig): SshTarget {
-  return { nodeId: node.id, host: node.host, port: node.ssh?.port ?? 22, user: node.user ?? 'root', identity: node.ssh?.identity };
+  // Only SSH nodes get here, and an SSH node has a host (validation).
+  return { nodeId: node.id, host: node.host ?? '', port: node.ssh?.port ?? 22, user: node.user ?? 'root', identity: node.ssh?.identity };
 }
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

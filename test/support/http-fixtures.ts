@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NotFoundError } from '../../src/errors.js';
+import { NotFoundError, UsageError } from '../../src/errors.js';
 import type { ApiHandlers, ControlPlaneCounters } from '../../src/http/handlers.js';
 import type { ClusterEvent, ClusterStatus, LiveEvent, Operation } from '../../src/http/schemas.js';
 import type { NodeMetrics } from '../../src/protocol/messages.js';
@@ -196,6 +196,12 @@ export class FakeControlPlane implements ApiHandlers {
 
   restart(service: string, rolling: boolean): Operation {
     return this.enqueue({ kind: rolling ? 'rolling-restart' : 'restart', service });
+  }
+
+  async removeNode(nodeId: string) {
+    if (nodeId === 'edge-1') throw new UsageError('node edge-1 is declared in otto.yaml', 'remove it from otto.yaml');
+    if (nodeId !== 'edge-2') throw new NotFoundError(`no such node: ${nodeId}`);
+    return { node: nodeId, removed_at: new Date().toISOString() };
   }
 
   async rotateCredentials(nodeId: string) {

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
-import { isLocalNode } from '../../config/nodes.js';
+import { isSshNode } from '../../config/nodes.js';
 import type { NodeConfig } from '../../config/schema.js';
 import { InfrastructureError, UsageError } from '../../errors.js';
 import { Workspace, isProcessAlive } from '../../workspace.js';
@@ -15,8 +15,11 @@ async function remoteNode(options: GlobalOptions, nodeId: string): Promise<{ loa
   const loaded = await loadConfig(options.config);
   const node = loaded.config.nodes.find((n) => n.id === nodeId);
   if (!node) throw new UsageError(`unknown node "${nodeId}" in ${options.config}`, `nodes: ${loaded.config.nodes.map((n) => n.id).join(', ')}`);
-  if (isLocalNode(node)) {
-    throw new UsageError(`node ${nodeId} is local (host ${node.host}${node.user ? '' : ', no user'}): it is not reached over SSH`, 'a remote node has a non-local host and a user');
+  if (!isSshNode(node)) {
+    throw new UsageError(
+      node.join ? `node ${nodeId} joins by itself (join: true): it is not reached over SSH` : `node ${nodeId} is local (host ${node.host ?? 'localhost'}${node.user ? '' : ', no user'}): it is not reached over SSH`,
+      node.join ? 'on the node, run `otto node install --systemd` to install its agent' : 'a remote node has a non-local host and a user',
+    );
   }
   return { loaded, node, workspace: new Workspace(loaded.path) };
 }
@@ -80,8 +83,19 @@ export async function trust(
   say(`trusted ${nodeId}: added ${print} to ${known.trustFile}`);
 }
 
-export async function install(options: GlobalOptions & { systemd?: boolean }, nodeId: string): Promise<void> {
+export async function install(options: GlobalOptions & { systemd?: boolean; stateDir?: string }, nodeId: string): Promise<void> {
   if (!options.systemd) throw new UsageError('nothing to install: pass --systemd', `otto node install ${nodeId} --systemd`);
+  // On a device that joined by itself there is no otto.yaml: its saved join says what to run.
+  if (!existsSync(options.config)) {
+    const [{ savedIdentity, stateDirFor }, { installJoinedUnit }] = await Promise.all([import('../../agent/join.js'), import('../install-joined.js')]);
+    const joined = await savedIdentity(stateDirFor(options.stateDir, undefined));
+    if (!joined || joined.node !== nodeId) {
+      throw new UsageError(`this device has not joined as node ${nodeId}${joined ? ` (it is ${joined.node})` : ''}`, 'join first with the line `otto node join-command` printed, or run this on the control plane for a node reached over SSH');
+    }
+    const unitPath = await installJoinedUnit(joined);
+    say(`installed ${unitPath} and enabled it: the agent of ${nodeId} now starts at boot`);
+    return;
+  }
   const { loaded, node, workspace } = await remoteNode(options, nodeId);
   const { config } = loaded;
   const [{ KnownHosts }, { SshConnection }, { sshTarget, agentSettingsFor }, { RemoteAgent, localAgentBundle }, { installSystemdUnit }, { remoteMqttUrl }, { Credentials }, { brokerCaFile, brokerTransport }] = await Promise.all([
