@@ -138,6 +138,11 @@ services:
     const removed = await c.run('node', 'remove', 'field-1');
     expect(removed.code, removed.stderr).toBe(0);
     await waitFor('field-1 gone from the nodes', async () => !(await apiStatus(c))?.nodes.some((n) => n.id === 'field-1'), 20_000);
+    // Its replica is no longer assigned to it: no other node is in zone field, so it waits unplaced, with its reason.
+    await waitFor('fielded no longer on field-1', async () => {
+      const fielded = (await apiStatus(c))?.services.find((s) => s.name === 'fielded');
+      return Boolean(fielded && !fielded.nodes.includes('field-1') && fielded.errors.some((e) => e.includes('not placed')));
+    }, 20_000);
     const again = device(['--join', '--state-dir', deviceDir('field-1')]);
     expect(await again.exited).toBe(2);
     expect(again.output()).toContain('the cluster refuses node field-1: it was removed, or its credential was replaced');
