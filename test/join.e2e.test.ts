@@ -62,7 +62,7 @@ nodes:
 node_pools:
   - { name: field, labels: { zone: field } }
 services:
-  - { name: pinned, image: otto-test/busybox, command: sleep 3600, init: true, node: pi-join }
+  - { name: pinned, image: otto-test/busybox, command: ["sh", "-c", "echo hello from the barn; exec sleep 3600"], init: true, node: pi-join }
   - { name: fielded, image: otto-test/busybox, command: sleep 3600, init: true, placement: { constraints: ["zone == field"] } }
 `,
     );
@@ -86,6 +86,23 @@ services:
     expect(status.nodes.find((n) => n.id === 'pi-join')).toMatchObject({ online: true, local: false });
     for (const file of ['mqtt.json', 'join.json']) expect(statSync(join(deviceDir('pi-join'), file)).mode & 0o777, file).toBe(0o600);
     expect(JSON.parse(readFileSync(join(deviceDir('pi-join'), 'join.json'), 'utf8'))).toMatchObject({ cluster: c.name, node: 'pi-join', url });
+  });
+
+  it('a joined node takes part like any other: its metrics, its logs over MQTT, and operations on its service', async () => {
+    await waitFor('metrics of pi-join', async () => Boolean((await apiStatus(c))?.nodes.find((n) => n.id === 'pi-join')?.metrics), 20_000);
+    const metrics = await c.run('node', 'metrics', 'pi-join', '--json');
+    expect(metrics.code, metrics.stderr).toBe(0);
+    expect(JSON.stringify(JSON.parse(metrics.stdout))).toContain('cpu_percent');
+    const logs = await c.run('service', 'logs', 'pinned');
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toContain('hello from the barn');
+    const before = (await onNode('pinned', 'pi-join'))[0]!.Id;
+    const restart = await c.run('service', 'restart', 'pinned');
+    expect(restart.code, restart.stderr).toBe(0);
+    await waitFor('pinned replaced on pi-join', async () => {
+      const now = await onNode('pinned', 'pi-join');
+      return now.length === 1 && now[0]!.Id !== before;
+    }, 30_000);
   });
 
   it('a device joins through a pool with the bootstrap token, gets a node of its own with the pool labels, and runs the service placed there', async () => {
