@@ -4,6 +4,7 @@ import { show } from './issues.js';
 import { isLocalHost, isLocalNode } from './nodes.js';
 import { parsePortSpec } from './ports.js';
 import type { OttoConfig, ServiceConfig } from './schema.js';
+import { nfrProblems } from './nfr-checks.js';
 import { secretProblems } from './secret-checks.js';
 import type { ConfigPath, Problem } from './source.js';
 import { closestMatch } from './suggest.js';
@@ -23,6 +24,7 @@ export function checkConsistency(config: OttoConfig, where: (path: ConfigPath) =
     ...reachProblems(config),
     ...tlsProblems(config),
     ...secretProblems(config, where),
+    ...nfrProblems(config),
   ];
 }
 

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { cpus, dnsLabel, duration, memory, volume } from './fields.js';
 import { LOST_AFTER_BOUNDS, MAX_HEALTHCHECK_RETRIES, MAX_REPLICAS, TICK_BOUNDS } from './limits.js';
+import { migrationSchema, nfrDefaultsSchema, serviceNfrSchema } from './migration-schema.js';
 import { registriesSchema, secretsSchema, serviceSecretsSchema } from './secrets-schema.js';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -138,6 +139,7 @@ export const serviceSchema = z.strictObject({
     .optional(),
   update: updateSchema.optional(),
   secrets: serviceSecretsSchema,
+  nfr: serviceNfrSchema,
 });
 
 export const ottoConfigSchema = z.strictObject({
@@ -157,6 +159,8 @@ export const ottoConfigSchema = z.strictObject({
     .default([])
     .describe('Nodes that join by themselves with a shared bootstrap token (K3s-style), each getting its own credential'),
   services: z.array(serviceSchema).default([]),
+  nfr: nfrDefaultsSchema,
+  migration: migrationSchema,
   secrets: secretsSchema,
   registries: registriesSchema,
 });
