@@ -328,3 +328,12 @@ export function planRebalance(facts: MigrationFacts & { settled(nodeId: string):
   }
   return moves;
 }
+
+/** Why the replica cannot go to `to` now (node state, placement, ports, rules), or undefined; no cooldown: a move by hand is wanted now. */
+export function moveRefusal(facts: MigrationFacts, key: string, to: string): string | undefined {
+  const targets = new Targets({ ...facts, lastMove: () => undefined });
+  const service = targets.service(key.split('#')[0]!);
+  const node = facts.config.nodes.find((n) => n.id === to);
+  if (!service || !node) return `no service or node for ${key} -> ${to}`;
+  return targets.refusal(key, service, to, node);
+}

@@ -14,11 +14,16 @@ import {
   clusterStatusSchema,
   errorSchema,
   healthSchema,
+  migrationPlanSchema,
+  moveRequestSchema,
+  moveSchema,
   nodeListSchema,
   nodeMetricsListSchema,
   nodeViewSchema,
   operationListSchema,
   operationSchema,
+  rebalanceRequestSchema,
+  rebalanceResultSchema,
   replicaViewSchema,
   restartRequestSchema,
   removalSchema,
@@ -26,6 +31,7 @@ import {
   scaleRequestSchema,
   serviceListSchema,
   serviceViewSchema,
+  violationViewSchema,
 } from './schemas.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -39,6 +45,10 @@ const responseComponents: Array<[z.ZodType, string]> = [
   [serviceViewSchema, 'ServiceView'],
   [replicaViewSchema, 'ReplicaView'],
   [operationSchema, 'Operation'],
+  [moveSchema, 'Move'],
+  [violationViewSchema, 'Violation'],
+  [migrationPlanSchema, 'MigrationPlan'],
+  [rebalanceResultSchema, 'RebalanceResult'],
   [clusterEventSchema, 'ClusterEvent'],
   [errorSchema, 'Error'],
   [healthSchema, 'Health'],
@@ -53,6 +63,8 @@ const responseComponents: Array<[z.ZodType, string]> = [
 const requestComponents: Array<[z.ZodType, string]> = [
   [scaleRequestSchema, 'ScaleRequest'],
   [restartRequestSchema, 'RestartRequest'],
+  [moveRequestSchema, 'MoveRequest'],
+  [rebalanceRequestSchema, 'RebalanceRequest'],
 ];
 
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });

@@ -20,6 +20,8 @@ export const nodeMetricsSchema = z.object({
   disk_total_gb: z.number().min(0),
   network_bytes_sent: z.number().int().min(0),
   network_bytes_recv: z.number().int().min(0),
+  /** Otto's addition: the node's cores, to weigh a container's CPU (100 % = one core) on the node's (100 % = all). */
+  cpu_count: z.number().int().min(1).optional(),
 });
 export type NodeMetrics = z.infer<typeof nodeMetricsSchema>;
 
