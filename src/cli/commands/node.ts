@@ -7,7 +7,7 @@ import type { ClusterStatus } from '../../http/schemas.js';
 import { Workspace } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
 import { ago, bytes, nodeStateLabel, percent, printJson, table } from '../format.js';
-import { fetchStatus } from './cluster.js';
+import { fetchStatus } from './status.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -126,10 +126,10 @@ export async function rotateCredentials(options: GlobalOptions, nodeId: string):
     throw new UsageError(`no such node: ${nodeId}`, `nodes: ${loaded.config.nodes.map((n) => n.id).join(', ')}`);
   }
   const workspace = new Workspace(loaded.path);
-  const [{ ApiClient }, { rotationSchema }] = await Promise.all([import('../../http/client.js'), import('../../http/schemas.js')]);
+  const [{ ApiClient }, { answers }] = await Promise.all([import('../../http/client.js'), import('../../http/answers.js')]);
   const client = await ApiClient.connect(workspace);
   if (client && (await client.healthy())) {
-    await client.post(`/api/v1/nodes/${encodeURIComponent(nodeId)}/rotate-credentials`, {}, rotationSchema);
+    await client.post(`/api/v1/nodes/${encodeURIComponent(nodeId)}/rotate-credentials`, {}, answers.rotation);
     say(`rotated the broker credential of node ${nodeId}; its agent reconnected with the new one (other nodes untouched)`);
     if (!loaded.config.mqtt.embedded) externalBrokerHint();
     return;
