@@ -56,6 +56,11 @@ const BUNDLED = [
   'agent/desired-decode.js',
   'security/credentials.js',
   'security/mosquitto.js',
+  'security/join-token.js',
+  'remote/mqtt-address.js',
+  // For `node join-command`, which makes the cluster CA if there is none yet.
+  'security/tls.js',
+  'control-plane/tls-setup.js',
   'config/',
   'protocol/',
   'version.js',

@@ -35,6 +35,7 @@ function sampleAnswers(): Record<string, unknown[]> {
     operation: fake.ops.map((op) => schemas.operationSchema.parse(op)),
     operationList: [[], schemas.operationListSchema.parse(fake.ops)],
     rotation: [{ node: 'edge-1', rotated_at: new Date().toISOString() }],
+    removal: [{ node: 'pi-7', removed_at: new Date().toISOString() }],
   };
 }
 
@@ -66,6 +67,8 @@ describe('answer checks without zod', () => {
   it('check every answer the CLI reads entirely (no part left to zod)', () => {
     expect(deferred).toEqual([]);
     expect(Object.keys(checks).sort()).toEqual(Object.keys(ANSWER_SCHEMAS).sort());
+    // Each answer has samples for the tests below.
+    expect(Object.keys(samples).sort()).toEqual(Object.keys(ANSWER_SCHEMAS).sort());
   });
 
   it('accept the answers the API sends', () => {

@@ -15,7 +15,7 @@ const run = (...args: string[]) => otto(args, { cwd: dir });
 const COMMANDS: Record<string, string[]> = {
   cluster: ['init', 'start', 'stop', 'status', 'events', 'check'],
   service: ['ls|list', 'ps', 'scale', 'restart', 'rollback', 'logs'],
-  node: ['list|ls', 'metrics', 'rotate-credentials', 'trust', 'install'],
+  node: ['list|ls', 'metrics', 'rotate-credentials', 'join-command', 'remove|rm', 'trust', 'install'],
   config: ['validate', 'schema', 'mosquitto'],
 };
 

@@ -3,9 +3,9 @@
  * nodes with their lifecycle, services with their replicas (last known state, stale on an unreachable
  * node), drift, operations. Cheap: no I/O, called on every request.
  */
-import { isLocalNode } from '../config/nodes.js';
+import { isLocalNode, isSshNode } from '../config/nodes.js';
 import type { OttoConfig } from '../config/schema.js';
-import type { ClusterStatus, NodeView, Operation, ServiceView } from '../http/schemas.js';
+import type { ClusterStatus, NodeView, Operation, ServiceView, ViolationView } from '../http/schemas.js';
 import { containerName } from '../protocol/labels.js';
 import type { ClusterPlan } from './desired-state.js';
 import type { DriftRecord } from './drift.js';
@@ -25,6 +25,8 @@ export interface ViewHost {
   operation(): Operation | null;
   queue(): Operation[];
   counters(): ClusterStatus['counters'];
+  /** NFR violations under way, per service. */
+  violations(): Map<string, ViolationView[]>;
 }
 
 export class ClusterView {
@@ -47,8 +49,12 @@ export class ClusterView {
     const config = this.host.config();
     const { registry, ledger } = this.host;
     const plan = this.host.plan();
+    const violations = this.host.violations();
+    const migrations = new Map(ledger.data.migrations.map((m) => [m.key, m]));
     return config.services.map((service) =>
       serviceView(service, plan.placement, {
+        migration: migrations.size ? (replica) => migrations.get(`${service.name}#${replica}`) : undefined,
+        violations: violations.get(service.name),
         reported: (nodeId, name) => {
           const record = registry.get(nodeId);
           const state = record?.state?.replicas.find((r) => r.name === name);
@@ -90,10 +96,11 @@ export class ClusterView {
     const { registry } = this.host;
     const record = registry.get(node.id);
     const lifecycle = registry.lifecycle(node.id);
-    const remote = isLocalNode(node) ? undefined : this.host.remote(node.id);
+    const remote = isSshNode(node) ? this.host.remote(node.id) : undefined;
     return {
       id: node.id,
-      host: node.host,
+      // A node that joins by itself may declare no address: the one it says it has.
+      host: node.host ?? record?.status?.hostname ?? '-',
       local: isLocalNode(node),
       online: lifecycle.state === 'online',
       state: lifecycle.state,

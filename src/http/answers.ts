@@ -6,7 +6,7 @@
  * The zod schemas of schemas.ts stay the one definition of the API.
  */
 import { answerChecks } from './answer-checks.js';
-import type { ClusterStatus, Operation, Rotation } from './schemas.js';
+import type { ClusterStatus, Operation, Removal, Rotation } from './schemas.js';
 
 /** Parses an answer; the zod schemas are one too (tests pass them to ApiClient). */
 export interface AnswerParser<T> {
@@ -19,6 +19,7 @@ export const ANSWER_SCHEMAS = {
   operation: 'operationSchema',
   operationList: 'operationListSchema',
   rotation: 'rotationSchema',
+  removal: 'removalSchema',
 } as const satisfies Record<string, keyof typeof import('./schemas.js')>;
 export type AnswerName = keyof typeof ANSWER_SCHEMAS;
 
@@ -36,4 +37,5 @@ export const answers = {
   operation: answer<Operation>('operation'),
   operationList: answer<Operation[]>('operationList'),
   rotation: answer<Rotation>('rotation'),
+  removal: answer<Removal>('removal'),
 };
