@@ -45,6 +45,8 @@ const BUNDLED = [
   'cli/log-chunk-order.js',
   'cli/commands/status.js',
   'cli/commands/service.js',
+  'cli/commands/migration.js',
+  'cli/migration-labels.js',
   'cli/commands/node.js',
   'cli/commands/config.js',
   'http/client.js',

@@ -30,12 +30,35 @@ function sampleAnswers(): Record<string, unknown[]> {
   fake.ops[0]!.state = 'running';
   fake.ops[0]!.progress = { done: 1, total: 3 };
   statuses.push(fake.status());
+  // Migration: a violation, a move under way (its replica's migrating_to), a rebalance queued.
+  fake.violations.set('web', [
+    { replica: 1, node: 'edge-1', rule: 'node.cpu_percent < 85 for 1m', metric: 'node.cpu_percent', threshold: 85, since: new Date(0).toISOString(), value: 97.5, failing: true, action: 'migrate' },
+  ]);
+  fake.ops[0]!.state = 'succeeded';
+  const moving = fake.move('web', 1, 'edge-1');
+  Object.assign(moving, { state: 'running', progress: { done: 0, total: 1 }, moves: moving.moves!.map((m) => ({ ...m, state: 'starting' })) });
+  const rebalanced = fake.rebalance(false);
+  const migrating = fake.status();
+  migrating.services[0]!.replicas[0]!.migrating_to = 'edge-1';
+  statuses.push(migrating);
+  const plan = fake.migrationPlan();
+  const busyPlan = {
+    ...plan,
+    mode: 'advise' as const,
+    nfr: [
+      { action: 'move' as const, service: 'web', replica: 1, from: 'edge-1', to: 'edge-2', reason: 'node.cpu_percent < 85 for 1m violated' },
+      { action: 'blocked' as const, service: 'worker', replica: 1, from: 'edge-1', reason: 'edge-2 is not online' },
+    ],
+    rebalance: rebalanced.moves.map((m) => ({ action: 'move' as const, ...m })),
+  };
   return {
     clusterStatus: statuses.map((s) => schemas.clusterStatusSchema.parse(s)),
     operation: fake.ops.map((op) => schemas.operationSchema.parse(op)),
     operationList: [[], schemas.operationListSchema.parse(fake.ops)],
     rotation: [{ node: 'edge-1', rotated_at: new Date().toISOString() }],
     removal: [{ node: 'pi-7', removed_at: new Date().toISOString() }],
+    migrationPlan: [plan, busyPlan].map((p) => schemas.migrationPlanSchema.parse(p)),
+    rebalanceResult: [{ operation: null, moves: [] }, { operation: null, moves: busyPlan.rebalance }, { operation: rebalanced.operation, moves: busyPlan.rebalance }].map((r) => schemas.rebalanceResultSchema.parse(r)),
   };
 }
 

@@ -13,8 +13,8 @@ const run = (...args: string[]) => otto(args, { cwd: dir });
 
 /** Every command of `otto`, by group (help and the hidden control-plane aside). */
 const COMMANDS: Record<string, string[]> = {
-  cluster: ['init', 'start', 'stop', 'status', 'events', 'check'],
-  service: ['ls|list', 'ps', 'scale', 'restart', 'rollback', 'logs'],
+  cluster: ['init', 'start', 'stop', 'status', 'events', 'plan', 'rebalance', 'check'],
+  service: ['ls|list', 'ps', 'scale', 'restart', 'rollback', 'move', 'logs'],
   node: ['list|ls', 'metrics', 'rotate-credentials', 'join-command', 'remove|rm', 'trust', 'install'],
   config: ['validate', 'schema', 'mosquitto'],
 };

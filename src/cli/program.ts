@@ -53,6 +53,17 @@ group('cluster', 'initialize, start, stop and inspect the cluster', (cluster) =>
     .option('--json', 'one JSON object per line')
     .action(async (_opts, cmd: Command) => (await import('./commands/events.js')).events(globals(cmd)));
   cluster
+    .command('plan')
+    .description('show what the control plane would move now and why (NFR violations, balance), without moving')
+    .option('--json', 'print JSON')
+    .action(async (_opts, cmd: Command) => (await import('./commands/migration.js')).plan(globals(cmd)));
+  cluster
+    .command('rebalance')
+    .description("spread each service's replicas evenly over the nodes that may run them (start-first moves)")
+    .option('--dry-run', 'only print the moves')
+    .option('-d, --detach', 'queue the moves and return at once')
+    .action(async (_opts, cmd: Command) => (await import('./commands/migration.js')).rebalance(globals(cmd)));
+  cluster
     .command('check')
     .description('check every node: SSH, key, host key, arch, Node.js, Docker, broker reachable from the node, clock')
     .option('--json', 'print JSON')
@@ -91,6 +102,14 @@ group('service', 'list, scale, restart services and read their logs', (service) 
     .argument('<service>')
     .option('-d, --detach', 'queue the rollback and return at once')
     .action(async (name: string, _opts, cmd: Command) => (await import('./commands/service.js')).rollback(globals(cmd), name));
+  service
+    .command('move')
+    .description('move one replica to another node: its new copy starts first, the old one stops once it runs')
+    .argument('<service>')
+    .requiredOption('--replica <index>', 'the replica to move (1, 2, ...; see `otto service ps`)')
+    .requiredOption('--to <node>', 'the node it moves to')
+    .option('-d, --detach', 'queue the move and return at once')
+    .action(async (name: string, _opts, cmd: Command) => (await import('./commands/migration.js')).move(globals<{ replica: string; to: string; detach?: boolean }>(cmd), name));
   service
     .command('logs')
     .description("print a service's logs, streamed from the agents that run its replicas")

@@ -6,7 +6,13 @@
  * The zod schemas of schemas.ts stay the one definition of the API.
  */
 import { answerChecks } from './answer-checks.js';
-import type { ClusterStatus, Operation, Removal, Rotation } from './schemas.js';
+import type { ClusterStatus, MigrationPlan, Operation, Removal, Rotation } from './schemas.js';
+
+/** POST /api/v1/rebalance (rebalanceResultSchema). */
+export interface RebalanceResult {
+  operation: Operation | null;
+  moves: MigrationPlan['rebalance'];
+}
 
 /** Parses an answer; the zod schemas are one too (tests pass them to ApiClient). */
 export interface AnswerParser<T> {
@@ -20,6 +26,8 @@ export const ANSWER_SCHEMAS = {
   operationList: 'operationListSchema',
   rotation: 'rotationSchema',
   removal: 'removalSchema',
+  migrationPlan: 'migrationPlanSchema',
+  rebalanceResult: 'rebalanceResultSchema',
 } as const satisfies Record<string, keyof typeof import('./schemas.js')>;
 export type AnswerName = keyof typeof ANSWER_SCHEMAS;
 
@@ -38,4 +46,6 @@ export const answers = {
   operationList: answer<Operation[]>('operationList'),
   rotation: answer<Rotation>('rotation'),
   removal: answer<Removal>('removal'),
+  migrationPlan: answer<MigrationPlan>('migrationPlan'),
+  rebalanceResult: answer<RebalanceResult>('rebalanceResult'),
 };

@@ -8,7 +8,8 @@ import { ApiClient } from '../../http/client.js';
 import type { ClusterStatus, Operation, ServiceView } from '../../http/schemas.js';
 import { Workspace } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
-import { errorLabel, printJson, replicaStateLabel, table } from '../format.js';
+import { age, errorLabel, printJson, replicaStateLabel, table } from '../format.js';
+import { replicaNodeLabel } from '../migration-labels.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -18,7 +19,7 @@ const say = (line = '') => process.stdout.write(`${line}\n`);
  * the control plane rejected, or to fail on a broken file as every command does. Loading it costs more
  * than the rest of the command (yaml, zod), and the answer already says which config runs.
  */
-async function connect(options: GlobalOptions): Promise<{ client: ApiClient; status: ClusterStatus; loaded?: LoadedConfig }> {
+export async function connect(options: GlobalOptions): Promise<{ client: ApiClient; status: ClusterStatus; loaded?: LoadedConfig }> {
   const client = await ApiClient.connect(new Workspace(options.config));
   let status: ClusterStatus | undefined;
   let failure: unknown;
@@ -44,7 +45,7 @@ async function runsAsItIs(configPath: string, status: ClusterStatus): Promise<bo
   return text !== undefined && createHash('sha256').update(text).digest('hex') === status.cluster.config_hash;
 }
 
-function findService(status: ClusterStatus, name: string): ServiceView {
+export function findService(status: ClusterStatus, name: string): ServiceView {
   const service = status.services.find((s) => s.name === name);
   if (!service) throw new UsageError(`no such service: ${name}`, `services: ${status.services.map((s) => s.name).join(', ') || 'none'}`);
   return service;
@@ -68,10 +69,13 @@ export async function ps(options: GlobalOptions & { json?: boolean }, name: stri
   say(
     table(
       ['CONTAINER', 'NAME', 'NODE', 'STATE', 'HEALTH', 'ERROR'],
-      service.replicas.map((r) => [r.container_id?.slice(0, 12) ?? '-', r.name, r.node, replicaStateLabel(r), r.health, errorLabel(r)]),
+      service.replicas.map((r) => [r.container_id?.slice(0, 12) ?? '-', r.name, replicaNodeLabel(r, status.operation), replicaStateLabel(r), r.health, errorLabel(r)]),
     ),
   );
   if (service.hold) say(`! ${service.hold}`);
+  for (const v of service.violations) {
+    say(`! replica ${v.replica} on ${v.node} violates ${v.rule} (${v.value} for ${age(v.since)}${v.failing ? '' : ', back inside'}): action ${v.action}`);
+  }
   for (const error of service.errors.filter((e) => e.includes('not placed'))) say(`! ${error}`);
 }
 
@@ -87,7 +91,7 @@ function parseScaleArgs(args: string[]): { service: string; replicas: number }[]
 const finished = (op: Operation) => !['queued', 'running'].includes(op.state);
 
 /** Follows an operation until it ends, printing its progress (`2/5`), like `docker service update`. */
-async function follow(client: ApiClient, op: Operation, label: string): Promise<Operation> {
+export async function follow(client: ApiClient, op: Operation, label: string): Promise<Operation> {
   let last = '';
   const tty = process.stdout.isTTY;
   for (;;) {
@@ -106,13 +110,13 @@ async function follow(client: ApiClient, op: Operation, label: string): Promise<
   }
 }
 
-function report(op: Operation): void {
+export function report(op: Operation, hint = `see \`otto service ps ${op.service}\` and \`otto cluster events\``): void {
   const failed = ['failed', 'paused', 'rolled-back'].includes(op.state);
   if (!failed) {
     say(op.message ?? `${op.service}: ${op.state}`);
     return;
   }
-  throw new InfrastructureError(`${op.kind} ${op.service} ${op.state}: ${op.message ?? ''}`.trim(), 'see `otto service ps ' + op.service + '` and `otto cluster events`');
+  throw new InfrastructureError(`${op.kind} ${op.service} ${op.state}: ${op.message ?? ''}`.trim(), hint);
 }
 
 export async function scale(options: GlobalOptions & { detach?: boolean }, args: string[]): Promise<void> {

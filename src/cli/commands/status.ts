@@ -10,6 +10,7 @@ import type { ClusterStatus } from '../../http/schemas.js';
 import { Workspace } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
 import { ago, nodeStateLabel, percent, printJson, table } from '../format.js';
+import { VIOLATION_HEADERS, migrationLabel, violationRow } from '../migration-labels.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -68,17 +69,23 @@ export function printStatus(live: ClusterStatus, header?: string): void {
         s.desired,
         s.stale > 0 ? `${s.running} (${s.stale} stale)` : s.running,
         s.nodes.join(',') || '-',
-        s.state,
+        withMigration(s.state, migrationLabel(s, live.operation)),
         s.health,
         s.ports.join(',') || '-',
       ]),
     ),
   );
+  const violations = live.services.flatMap((s) => s.violations.map((v) => violationRow(s.name, v)));
+  if (violations.length) {
+    say();
+    say(table(VIOLATION_HEADERS, violations));
+  }
   if (live.operation) {
     const op = live.operation;
     const progress = op.progress ? ` ${op.progress.done}/${op.progress.total}` : '';
+    const moves = op.moves?.length ? `: ${op.moves.map((m) => `${m.service}#${m.replica} ${m.from} -> ${m.to} ${m.state}`).join(', ')}` : '';
     say();
-    say(`operation: ${op.kind} ${op.service}${op.kind === 'scale' ? `=${op.replicas}` : ''}${progress} (${op.state})`);
+    say(`operation: ${op.kind} ${op.service}${op.kind === 'scale' ? `=${op.replicas}` : ''}${progress} (${op.state})${moves}`);
   }
   if (live.queue.length) say(`queue: ${live.queue.map((op) => `${op.kind} ${op.service}${op.kind === 'scale' ? `=${op.replicas}` : ''}`).join(', ')}`);
   if (live.drift.length) {
@@ -95,3 +102,5 @@ export function printStatus(live: ClusterStatus, header?: string): void {
     for (const problem of problems) say(`! ${problem}`);
   }
 }
+
+const withMigration = (state: string, migration: string | undefined) => (migration ? `${state} (${migration})` : state);
