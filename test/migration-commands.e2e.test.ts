@@ -14,7 +14,7 @@ import { createCluster, type TestCluster } from './support/cluster.js';
 
 const RULE = 'node.cpu_percent < 85 for 2s';
 
-const config = `metrics: { interval: 1s }
+const config = (flags: string) => `metrics: { interval: 1s }
 nodes:
   - { id: a, host: localhost, labels: { zone: x } }
   - { id: b, host: localhost, labels: { zone: y } }
@@ -41,6 +41,14 @@ services:
     replicas: 2
     update: { monitor: 3s }
     stop_grace_period: 1s
+  # Starts once: a second copy finds the marker its first copy left in the shared folder and exits.
+  - name: fragile
+    image: ${TEST_IMAGE}
+    command: ["sh", "-c", "[ -e /flags/started ] && exit 1; touch /flags/started; exec sleep 3600"]
+    init: true
+    volumes: ["${flags}:/flags"]
+    update: { monitor: 1s }
+    stop_grace_period: 1s
 `;
 
 describe('migration commands with two real agents', () => {
@@ -63,7 +71,9 @@ describe('migration commands with two real agents', () => {
     mkdirSync(metricsDir);
     feed('a', 10);
     feed('b', 10);
-    c.writeConfig(config);
+    const flags = join(c.dir, 'flags');
+    mkdirSync(flags);
+    c.writeConfig(config(flags));
     const started = await otto(['cluster', 'start', '--detach'], { cwd: c.dir, env: { OTTO_TEST_METRICS_DIR: metricsDir } });
     expect(started.code, started.stderr).toBe(0);
     await waitFor('every replica running, both nodes reporting metrics', async () => {
@@ -89,7 +99,7 @@ describe('migration commands with two real agents', () => {
     const status = await c.status();
     const webNode = nodeOf(status, 'web', 1);
     const cases: [string[], RegExp, RegExp][] = [
-      [['nope', '--replica', '1', '--to', 'b'], /^otto: no such service: nope$/, /^hint: services: web, wall, pair$/],
+      [['nope', '--replica', '1', '--to', 'b'], /^otto: no such service: nope$/, /^hint: services: web, wall, pair, fragile$/],
       [['web', '--replica', '3', '--to', 'b'], /^otto: web has no replica 3$/, /^hint: its replicas: 1 /],
       [['web', '--replica', 'first', '--to', 'b'], /^otto: --replica: expected a replica number \(1, 2, \.\.\.\), got "first"$/, /^hint: see `otto service ps web`/],
       [['web', '--replica', '1', '--to', 'c'], /^otto: no such node: c$/, /^hint: nodes: a, b$/],
@@ -153,6 +163,20 @@ describe('migration commands with two real agents', () => {
     expect(ps.stdout.split('\n')[1]).toMatch(new RegExp(`^${after[0]!.id.slice(0, 12)}\\s+\\S+\\s+${to}\\s+running`));
   }, 60_000);
 
+  it('a move whose new copy fails: exit 2 saying why, the replica still runs where it was', async () => {
+    const [original] = await copiesOf('fragile');
+    const to = other(original!.node);
+    const failed = await c.run('service', 'move', 'fragile', '--replica', '1', '--to', to);
+    expect(failed.code, failed.stdout).toBe(2);
+    const lines = failed.stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^otto: migrate fragile failed: moved 0 of 1; fragile#1 ${original!.node} -> ${to} failed: .+ \\(each stayed where it was\\)$`));
+    expect(lines.slice(1)).toEqual(['hint: see `otto service ps fragile` and `otto cluster events`']);
+    await waitFor('only the original copy of fragile', async () => {
+      const copies = await copiesOf('fragile');
+      return copies.length === 1 && copies[0]!.id === original!.id;
+    }, 30_000);
+  }, 120_000);
+
   it('shows a move under way in status (migrating i of N) and ps (FROM -> TO); rebalance --dry-run prints the moves back without moving', async () => {
     await settled();
     const status = await c.status();
@@ -207,6 +231,8 @@ describe('migration commands with two real agents', () => {
       expect(ps.stdout).toMatch(/^! replica 1 on a violates node\.cpu_percent < 85 for 2s \(97 for \d+s\): action alert$/m);
       const plan = await c.run('cluster', 'plan');
       expect(plan.stdout).toMatch(/^wall\s+1\s+a\s+node\.cpu_percent < 85 for 2s\s+97\s+\d+s\s+alert$/m);
+      // Its action is alert: reported, not moved.
+      expect(plan.stdout.trimEnd().split('\n').at(-1)).toBe('nothing to move');
 
       // Status stays fast with violations to show: the answer passes the build's checks, zod never loads.
       const hooks = join(c.dir, 'hooks');

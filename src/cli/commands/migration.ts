@@ -89,14 +89,16 @@ export async function plan(options: GlobalOptions & { json?: boolean }): Promise
     say();
     say(table(VIOLATION_HEADERS, planned.violations.map((v) => violationRow(v.service, v))));
   }
+  // Blocked and waiting decisions are shown too: they say why a violating replica stays where it is.
   const steps = [...planned.nfr, ...planned.rebalance];
   say();
-  if (steps.length === 0) {
+  if (steps.length > 0) say(table(['ACTION', ...MOVE_HEADERS], steps.map((step, i) => [step.action, ...moveRows(steps.slice(i, i + 1))[0]!])));
+  const nfrMoves = planned.nfr.filter((d) => d.action === 'move' || d.action === 'restart').length;
+  if (nfrMoves === 0 && planned.rebalance.length === 0) {
+    if (steps.length > 0) say();
     say('nothing to move');
     return;
   }
-  say(table(['ACTION', ...MOVE_HEADERS], steps.map((step, i) => [step.action, ...moveRows(steps.slice(i, i + 1))[0]!])));
-  const nfrMoves = planned.nfr.filter((d) => d.action === 'move' || d.action === 'restart').length;
   if (nfrMoves > 0) {
     say();
     say(planned.mode === 'auto' ? 'the control plane makes the NFR moves itself (migration.mode: auto)' : 'migration.mode is advise: the NFR moves are only reported; `otto service move` makes one');
