@@ -1,13 +1,13 @@
 /**
  * The CLI's side of the control plane API: finds the running control plane from `.otto/`, calls it
- * with the token, validates the answer. Over HTTPS (http.tls) it trusts the cluster's own CA
- * (.otto/tls/ca.pem) besides the system's.
+ * with the token, validates the answer (answers.ts: without loading zod when it is well formed). Over
+ * HTTPS (http.tls) it trusts the cluster's own CA (.otto/tls/ca.pem) besides the system's.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { z } from 'zod';
 import { InfrastructureError, UsageError, errorMessage } from '../errors.js';
 import { isProcessAlive, type Workspace } from '../workspace.js';
+import type { AnswerParser } from './answers.js';
 
 interface Answer {
   status: number;
@@ -32,12 +32,13 @@ export class ApiClient {
     return new ApiClient(info.api_url, await workspace.token(), ca);
   }
 
-  get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
-    return this.request('GET', path, schema);
+  /** `answer`: one of `answers` (answers.ts), or a zod schema. */
+  get<T>(path: string, answer: AnswerParser<T>): Promise<T> {
+    return this.request('GET', path, answer);
   }
 
-  post<T>(path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
-    return this.request('POST', path, schema, body);
+  post<T>(path: string, body: unknown, answer: AnswerParser<T>): Promise<T> {
+    return this.request('POST', path, answer, body);
   }
 
   private async send(method: string, path: string, headers: Record<string, string>, body?: string, timeoutMs = 30_000): Promise<Answer> {
@@ -57,7 +58,7 @@ export class ApiClient {
     });
   }
 
-  private async request<T>(method: string, path: string, schema: z.ZodType<T>, body?: unknown): Promise<T> {
+  private async request<T>(method: string, path: string, parser: AnswerParser<T>, body?: unknown): Promise<T> {
     let response: Answer;
     try {
       const json = body === undefined ? undefined : JSON.stringify(body);
@@ -77,7 +78,7 @@ export class ApiClient {
     if (response.status < 200 || response.status >= 300) {
       throw new InfrastructureError(`control plane: ${response.status} ${answer?.error ?? ''}`.trim(), answer?.hint);
     }
-    return schema.parse(answer);
+    return parser.parse(answer);
   }
 
   async healthy(): Promise<boolean> {

@@ -1,4 +1,4 @@
-/** `otto cluster init|start|stop|status`, and the hidden `otto control-plane` that `start --detach` runs. */
+/** `otto cluster init|start|stop` (status is status.ts), and the hidden `otto control-plane` that `start --detach` runs. */
 import { spawn } from 'node:child_process';
 import { fchmodSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,13 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.js';
 import { isLocalNode, isSshNode } from '../../config/nodes.js';
 import type { OttoConfig } from '../../config/schema.js';
-import { InfrastructureError, UsageError, errorMessage } from '../../errors.js';
+import { InfrastructureError, errorMessage } from '../../errors.js';
 import { ApiClient } from '../../http/client.js';
-import { clusterStatusSchema, type ClusterStatus } from '../../http/schemas.js';
 import { Workspace, isProcessAlive, isProcessRunning } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
 import { loadConfigNotingEnv, loadRunningConfig, saveEnvUnlessRunning } from '../running-config.js';
-import { ago, nodeStateLabel, percent, printJson, table } from '../format.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -227,86 +225,4 @@ async function removeContainers(
   }
   const removed = perNode.reduce((sum, p) => sum + p.count, 0);
   return { removed, perNode, failures, remoteFailed };
-}
-
-export async function fetchStatus(workspace: Workspace): Promise<ClusterStatus | undefined> {
-  const client = await ApiClient.connect(workspace);
-  return client?.get('/api/v1/status', clusterStatusSchema);
-}
-
-export async function status(options: GlobalOptions & { json?: boolean }): Promise<void> {
-  const loaded = await loadConfig(options.config).catch(() => undefined);
-  const workspace = new Workspace(loaded?.path ?? options.config);
-  const live = await fetchStatus(workspace);
-  if (live) {
-    if (options.json) printJson({ running: true, ...live });
-    else printStatus(live);
-    return;
-  }
-  if (!workspace.isInitialized()) {
-    throw new UsageError(`cluster not initialized (no ${workspace.dir})`, 'run `otto cluster init`');
-  }
-  const { statusWhileDown } = await import('../status-while-down.js');
-  await statusWhileDown(workspace, Boolean(options.json));
-}
-
-export function printStatus(live: ClusterStatus, header?: string): void {
-  const { cluster } = live;
-  const online = live.nodes.filter((n) => n.online).length;
-  const away = ['unreachable', 'lost'].map((state) => [state, live.nodes.filter((n) => n.state === state).length] as const).filter(([, n]) => n > 0);
-  say(
-    header ??
-      `cluster "${cluster.name}" running (control plane pid ${cluster.pid}, since ${ago(cluster.started_at)}), ${online}/${live.nodes.length} nodes online${away.map(([state, n]) => `, ${n} ${state}`).join('')}`,
-  );
-  say(`MQTT ${cluster.mqtt_url}${cluster.embedded_broker ? ' (embedded)' : ''}`);
-  say();
-  say(
-    table(
-      ['NODE', 'STATE', 'LAST SEEN', 'CPU', 'MEMORY', 'DISK', 'DOCKER'],
-      live.nodes.map((n) => [
-        n.id,
-        nodeStateLabel(n),
-        ago(n.last_seen),
-        percent(n.metrics?.cpu_percent),
-        percent(n.metrics?.memory_percent),
-        percent(n.metrics?.disk_percent),
-        n.docker ? (n.docker.reachable ? `yes (${n.docker.version ?? '?'})` : 'unreachable') : '-',
-      ]),
-    ),
-  );
-  say();
-  say(
-    table(
-      ['SERVICE', 'DESIRED', 'RUNNING', 'NODE', 'STATE', 'HEALTH', 'PORTS'],
-      live.services.map((s) => [
-        s.name,
-        s.desired,
-        s.stale > 0 ? `${s.running} (${s.stale} stale)` : s.running,
-        s.nodes.join(',') || '-',
-        s.state,
-        s.health,
-        s.ports.join(',') || '-',
-      ]),
-    ),
-  );
-  if (live.operation) {
-    const op = live.operation;
-    const progress = op.progress ? ` ${op.progress.done}/${op.progress.total}` : '';
-    say();
-    say(`operation: ${op.kind} ${op.service}${op.kind === 'scale' ? `=${op.replicas}` : ''}${progress} (${op.state})`);
-  }
-  if (live.queue.length) say(`queue: ${live.queue.map((op) => `${op.kind} ${op.service}${op.kind === 'scale' ? `=${op.replicas}` : ''}`).join(', ')}`);
-  if (live.drift.length) {
-    say(`drift: ${live.drift.map((d) => `${d.service} ${d.running}/${d.desired} running since ${ago(d.since)}`).join('; ')}`);
-  }
-  const problems = [
-    ...(live.cluster.config_error ? [`otto.yaml edit rejected, previous config still running: ${live.cluster.config_error}`] : []),
-    ...live.nodes.filter((n) => n.docker && !n.docker.reachable).map((n) => `node ${n.id}: Docker unreachable: ${n.docker?.error}`),
-    ...live.services.filter((s) => s.hold).map((s) => `${s.name}: ${s.hold} (otto.yaml's spec is not rolled out again until you change it)`),
-    ...live.services.flatMap((s) => s.errors),
-  ];
-  if (problems.length) {
-    say();
-    for (const problem of problems) say(`! ${problem}`);
-  }
 }

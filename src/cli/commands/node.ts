@@ -9,7 +9,7 @@ import type { ClusterStatus } from '../../http/schemas.js';
 import { Workspace } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
 import { ago, bytes, nodeStateLabel, percent, printJson, table } from '../format.js';
-import { fetchStatus } from './cluster.js';
+import { fetchStatus } from './status.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -136,10 +136,10 @@ export async function rotateCredentials(options: GlobalOptions, nodeId: string):
     if (!joined) throw new UsageError(`no such node or pool: ${nodeId}`, `nodes: ${loaded.config.nodes.map((n) => n.id).join(', ')}`);
   }
   const workspace = new Workspace(loaded.path);
-  const [{ ApiClient }, { rotationSchema }] = await Promise.all([import('../../http/client.js'), import('../../http/schemas.js')]);
+  const [{ ApiClient }, { answers }] = await Promise.all([import('../../http/client.js'), import('../../http/answers.js')]);
   const client = await ApiClient.connect(workspace);
   if (client && (await client.healthy())) {
-    await client.post(`/api/v1/nodes/${encodeURIComponent(nodeId)}/rotate-credentials`, {}, rotationSchema);
+    await client.post(`/api/v1/nodes/${encodeURIComponent(nodeId)}/rotate-credentials`, {}, answers.rotation);
     const node = loaded.config.nodes.find((n) => n.id === nodeId);
     say(
       isPool
@@ -226,10 +226,10 @@ export async function remove(options: GlobalOptions, nodeId: string): Promise<vo
     throw new UsageError(`node ${nodeId} is declared in otto.yaml`, 'remove it from otto.yaml: its credential is revoked when the control plane reloads the file');
   }
   const workspace = new Workspace(loaded.path);
-  const [{ ApiClient }, { removalSchema }] = await Promise.all([import('../../http/client.js'), import('../../http/schemas.js')]);
+  const [{ ApiClient }, { answers }] = await Promise.all([import('../../http/client.js'), import('../../http/answers.js')]);
   const client = await ApiClient.connect(workspace);
   if (client && (await client.healthy())) {
-    await client.post(`/api/v1/nodes/${encodeURIComponent(nodeId)}/remove`, {}, removalSchema);
+    await client.post(`/api/v1/nodes/${encodeURIComponent(nodeId)}/remove`, {}, answers.removal);
   } else {
     const { Credentials } = await import('../../security/credentials.js');
     const credentials = await new Credentials(workspace.credentialsPath).load();

@@ -1,35 +1,58 @@
 /** `otto service ls|ps|scale|restart|logs`, shaped after `docker service ...`. */
-import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { LoadedConfig } from '../../config/load.js';
-import { loadRunningConfig } from '../running-config.js';
 import { InfrastructureError, UsageError } from '../../errors.js';
+import { answers } from '../../http/answers.js';
 import { ApiClient } from '../../http/client.js';
-import { clusterStatusSchema, operationSchema, type ClusterStatus, type Operation, type ServiceView } from '../../http/schemas.js';
+import type { ClusterStatus, Operation, ServiceView } from '../../http/schemas.js';
 import { Workspace } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
-import { errorLabel, printJson, replicaStateLabel, table } from '../format.js';
+import { age, errorLabel, printJson, replicaStateLabel, table } from '../format.js';
+import { replicaNodeLabel } from '../migration-labels.js';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
-async function connect(options: GlobalOptions): Promise<{ client: ApiClient; loaded: LoadedConfig }> {
-  const loaded = await loadRunningConfig(options.config);
-  const client = await ApiClient.connect(new Workspace(loaded.path));
+/**
+ * The running cluster's client and status. otto.yaml is read (with the values its variables had for the
+ * control plane) only when it is not the config the control plane runs as it is: to warn about an edit
+ * the control plane rejected, or to fail on a broken file as every command does. Loading it costs more
+ * than the rest of the command (yaml, zod), and the answer already says which config runs.
+ */
+export async function connect(options: GlobalOptions): Promise<{ client: ApiClient; status: ClusterStatus; loaded?: LoadedConfig }> {
+  const client = await ApiClient.connect(new Workspace(options.config));
+  let status: ClusterStatus | undefined;
+  let failure: unknown;
+  try {
+    status = await client?.get('/api/v1/status', answers.clusterStatus);
+  } catch (err) {
+    failure = err;
+  }
+  let loaded: LoadedConfig | undefined;
+  if (!status || !(await runsAsItIs(options.config, status))) {
+    const { loadRunningConfig } = await import('../running-config.js');
+    loaded = await loadRunningConfig(options.config);
+  }
   if (!client) throw new InfrastructureError('cluster is not running', 'start it with `otto cluster start`');
-  return { client, loaded };
+  if (!status) throw failure;
+  return { client, status, loaded };
 }
 
-const fetchStatus = (client: ApiClient) => client.get('/api/v1/status', clusterStatusSchema);
+/** The control plane runs this very file, and took it without complaint. */
+async function runsAsItIs(configPath: string, status: ClusterStatus): Promise<boolean> {
+  if (status.cluster.config_error !== null) return false;
+  const text = await readFile(configPath, 'utf8').catch(() => undefined);
+  return text !== undefined && createHash('sha256').update(text).digest('hex') === status.cluster.config_hash;
+}
 
-function findService(status: ClusterStatus, name: string): ServiceView {
+export function findService(status: ClusterStatus, name: string): ServiceView {
   const service = status.services.find((s) => s.name === name);
   if (!service) throw new UsageError(`no such service: ${name}`, `services: ${status.services.map((s) => s.name).join(', ') || 'none'}`);
   return service;
 }
 
 export async function ls(options: GlobalOptions & { json?: boolean }): Promise<void> {
-  const { client } = await connect(options);
-  const status = await fetchStatus(client);
+  const { status } = await connect(options);
   if (options.json) return printJson(status.services);
   say(
     table(
@@ -40,16 +63,19 @@ export async function ls(options: GlobalOptions & { json?: boolean }): Promise<v
 }
 
 export async function ps(options: GlobalOptions & { json?: boolean }, name: string): Promise<void> {
-  const { client } = await connect(options);
-  const service = findService(await fetchStatus(client), name);
+  const { status } = await connect(options);
+  const service = findService(status, name);
   if (options.json) return printJson(service.replicas);
   say(
     table(
       ['CONTAINER', 'NAME', 'NODE', 'STATE', 'HEALTH', 'ERROR'],
-      service.replicas.map((r) => [r.container_id?.slice(0, 12) ?? '-', r.name, r.node, replicaStateLabel(r), r.health, errorLabel(r)]),
+      service.replicas.map((r) => [r.container_id?.slice(0, 12) ?? '-', r.name, replicaNodeLabel(r, status.operation), replicaStateLabel(r), r.health, errorLabel(r)]),
     ),
   );
   if (service.hold) say(`! ${service.hold}`);
+  for (const v of service.violations) {
+    say(`! replica ${v.replica} on ${v.node} violates ${v.rule} (${v.value} for ${age(v.since)}${v.failing ? '' : ', back inside'}): action ${v.action}`);
+  }
   for (const error of service.errors.filter((e) => e.includes('not placed'))) say(`! ${error}`);
 }
 
@@ -65,11 +91,11 @@ function parseScaleArgs(args: string[]): { service: string; replicas: number }[]
 const finished = (op: Operation) => !['queued', 'running'].includes(op.state);
 
 /** Follows an operation until it ends, printing its progress (`2/5`), like `docker service update`. */
-async function follow(client: ApiClient, op: Operation, label: string): Promise<Operation> {
+export async function follow(client: ApiClient, op: Operation, label: string): Promise<Operation> {
   let last = '';
   const tty = process.stdout.isTTY;
   for (;;) {
-    const current = (await client.get('/api/v1/operations', z.array(operationSchema))).find((o) => o.id === op.id) ?? op;
+    const current = (await client.get('/api/v1/operations', answers.operationList)).find((o) => o.id === op.id) ?? op;
     const line = `${label}: ${current.state}${current.progress ? ` ${current.progress.done}/${current.progress.total}` : ''}`;
     if (line !== last) {
       if (tty) process.stdout.write(`\r\x1b[K${line}`);
@@ -84,24 +110,23 @@ async function follow(client: ApiClient, op: Operation, label: string): Promise<
   }
 }
 
-function report(op: Operation): void {
+export function report(op: Operation, hint = `see \`otto service ps ${op.service}\` and \`otto cluster events\``): void {
   const failed = ['failed', 'paused', 'rolled-back'].includes(op.state);
   if (!failed) {
     say(op.message ?? `${op.service}: ${op.state}`);
     return;
   }
-  throw new InfrastructureError(`${op.kind} ${op.service} ${op.state}: ${op.message ?? ''}`.trim(), 'see `otto service ps ' + op.service + '` and `otto cluster events`');
+  throw new InfrastructureError(`${op.kind} ${op.service} ${op.state}: ${op.message ?? ''}`.trim(), hint);
 }
 
 export async function scale(options: GlobalOptions & { detach?: boolean }, args: string[]): Promise<void> {
   const requests = parseScaleArgs(args);
-  const { client } = await connect(options);
-  const status = await fetchStatus(client);
+  const { client, status } = await connect(options);
   for (const request of requests) findService(status, request.service);
   // All are queued first, so they run in the order given whatever happens to the first.
   const operations = [];
   for (const request of requests) {
-    operations.push(await client.post(`/api/v1/services/${encodeURIComponent(request.service)}/scale`, { replicas: request.replicas }, operationSchema));
+    operations.push(await client.post(`/api/v1/services/${encodeURIComponent(request.service)}/scale`, { replicas: request.replicas }, answers.operation));
   }
   for (const op of operations) {
     if (options.detach) {
@@ -113,9 +138,9 @@ export async function scale(options: GlobalOptions & { detach?: boolean }, args:
 }
 
 export async function restart(options: GlobalOptions & { rolling?: boolean; detach?: boolean }, name: string): Promise<void> {
-  const { client } = await connect(options);
-  findService(await fetchStatus(client), name);
-  const op = await client.post(`/api/v1/services/${encodeURIComponent(name)}/restart`, { rolling: Boolean(options.rolling) }, operationSchema);
+  const { client, status } = await connect(options);
+  findService(status, name);
+  const op = await client.post(`/api/v1/services/${encodeURIComponent(name)}/restart`, { rolling: Boolean(options.rolling) }, answers.operation);
   if (options.detach) {
     say(`${name}: ${op.kind} queued (operation ${op.id})`);
     return;
@@ -124,9 +149,9 @@ export async function restart(options: GlobalOptions & { rolling?: boolean; deta
 }
 
 export async function rollback(options: GlobalOptions & { detach?: boolean }, name: string): Promise<void> {
-  const { client } = await connect(options);
-  findService(await fetchStatus(client), name);
-  const op = await client.post(`/api/v1/services/${encodeURIComponent(name)}/rollback`, {}, operationSchema);
+  const { client, status } = await connect(options);
+  findService(status, name);
+  const op = await client.post(`/api/v1/services/${encodeURIComponent(name)}/rollback`, {}, answers.operation);
   if (options.detach) {
     say(`${name}: rollback queued (operation ${op.id})`);
     return;
@@ -142,8 +167,8 @@ export async function logs(options: GlobalOptions & { follow?: boolean; tail?: s
     throw new UsageError(`-n/--tail: expected a number of lines or "all", got "${tailText}"`, `e.g. otto service logs ${name} -n 20, or -n all for every line`);
   }
   const tail = tailText === 'all' ? undefined : Number(tailText);
-  const { client, loaded } = await connect(options);
-  const service = findService(await fetchStatus(client), name);
+  const connected = await connect(options);
+  const service = findService(connected.status, name);
   const replicas = service.replicas.filter((r) => options.replica === undefined || String(r.replica) === options.replica);
   if (replicas.length === 0) {
     throw new UsageError(
@@ -151,10 +176,15 @@ export async function logs(options: GlobalOptions & { follow?: boolean; tail?: s
       `replicas: ${service.replicas.map((r) => r.replica).join(', ') || 'none'}`,
     );
   }
-  const [{ streamLogs }, { brokerCaFile }] = await Promise.all([import('../logs-client.js'), import('../../config/transport.js')]);
+  const [{ streamLogs }, { brokerCaFile }, { loadRunningConfig }] = await Promise.all([
+    import('../logs-client.js'),
+    import('../../config/transport.js'),
+    import('../running-config.js'),
+  ]);
+  const loaded = connected.loaded ?? (await loadRunningConfig(options.config));
   const workspace = new Workspace(loaded.path);
   const caFile = brokerCaFile(loaded.config, workspace.tlsDir);
-  const ca = caFile ? readFileSync(caFile, 'utf8') : undefined;
+  const ca = caFile ? await readFile(caFile, 'utf8') : undefined;
   await streamLogs(loaded.config, await workspace.token(), replicas, { follow: Boolean(options.follow), tail, prefix: replicas.length > 1, ca });
 }
 
