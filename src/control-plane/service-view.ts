@@ -68,7 +68,8 @@ export function serviceView(service: ServiceConfig, placement: Placement, facts:
     desired,
     running,
     stale,
-    nodes: [...new Set(assignments.map((a) => a.nodeId))],
+    // Both ends of a move: the copy still serving and the one starting.
+    nodes: [...new Set(replicas.flatMap((r) => (r.migrating_to ? [r.node, r.migrating_to] : [r.node])))],
     revision: facts.specs?.current ?? 1,
     hold: facts.specs?.hold?.message ?? null,
     state: serviceState(desired, running, replicas),
