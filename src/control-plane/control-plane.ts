@@ -381,6 +381,8 @@ export class ControlPlane implements ApiHandlers {
 
   /** Local agents get their node's credential in a 0600 file their command line names by path. */
   private async ensureLocalAgents(config: OttoConfig): Promise<void> {
+    // The fleet benchmark and test run simulated agents for their (local) nodes: no real agent may start.
+    if (process.env.OTTO_SIMULATED_AGENTS === '1') return;
     const local = config.nodes.filter(isLocalNode);
     for (const node of local) {
       await mkdir(this.workspace.agentStateDir(node.id), { recursive: true });
