@@ -35,6 +35,8 @@ const { values } = parseArgs({
     'replicas-per-node': { type: 'string', default: '1' },
     others: { type: 'string', default: '2' },
     'skip-floor': { type: 'boolean', default: false },
+    /** Writes a CPU profile of the control plane (node --cpu-prof) into this folder. */
+    profile: { type: 'string' },
   },
 });
 const N = Number(values.nodes);
@@ -216,7 +218,7 @@ async function controlPlaneRun(workerFile) {
     const apiUrl = `http://127.0.0.1:${httpPort}`;
 
     const t0 = Date.now();
-    result.startMs = (await timed(() => otto('cluster', 'start', '--detach'))).ms;
+    result.startMs = (await timed(() => (values.profile ? startProfiled(dir, env) : otto('cluster', 'start', '--detach')))).ms;
     const cpPid = JSON.parse(readFileSync(join(dir, '.otto', 'control-plane.json'), 'utf8')).pid;
     fleet = new Fleet(workerFile, nodes, { host: '127.0.0.1', port: mqttPort, cluster, intervalMs, otherContainers: OTHERS });
     await fleet.start();
@@ -319,6 +321,23 @@ async function controlPlaneRun(workerFile) {
     await otto('cluster', 'stop').catch((err) => console.error(`cluster stop: ${err.message}`));
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The control plane in the foreground under `node --cpu-prof` (NODE_OPTIONS may not carry it); ready once its API answers. */
+async function startProfiled(dir, env) {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [`--cpu-prof`, `--cpu-prof-dir=${resolve(values.profile)}`, cli, 'control-plane', '-c', 'otto.yaml'], { cwd: dir, env, stdio: 'ignore', detached: true });
+  child.unref();
+  for (let i = 0; i < 600; i++) {
+    await sleep(100);
+    try {
+      const info = JSON.parse(readFileSync(join(dir, '.otto', 'control-plane.json'), 'utf8'));
+      if (info.pid === child.pid && (await fetch(`${info.api_url}/healthz`)).ok) return;
+    } catch {
+      // not yet
+    }
+  }
+  throw new Error('the profiled control plane did not start');
 }
 
 /** Every service reports all its replicas running (the simulated agents obeyed their desired states). */

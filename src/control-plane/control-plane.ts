@@ -247,8 +247,8 @@ export class ControlPlane implements ApiHandlers {
         containerMetrics: (b) => this.registry.recordContainers(b),
         status: (s) => this.registry.recordStatus(s),
         state: (s) => this.onNodeState(s),
-        accepted: () => {
-          this.checkNodes();
+        accepted: (nodeId) => {
+          this.checkNodes(nodeId);
           this.feed.statusChanged();
         },
         reconnected: () => this.publisher.republishAll(),
@@ -286,6 +286,7 @@ export class ControlPlane implements ApiHandlers {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.publisher.stop();
     this.queue.stop();
     clearTimeout(this.tickTimer);
     clearInterval(this.heartbeatTimer);
@@ -323,9 +324,12 @@ export class ControlPlane implements ApiHandlers {
     return true;
   }
 
-  /** Lifecycle transitions: events, and a new plan (an unreachable node changes nothing; a lost one may). */
-  private checkNodes(): void {
-    if (this.noteLifecycles(Date.now())) void this.publisher.replan();
+  /**
+   * Lifecycle transitions (of one node, after its message; of all, every second): events, and a new plan
+   * soon (an unreachable node changes nothing; a lost one may). Transitions come in bursts: they share one.
+   */
+  private checkNodes(onlyNode?: string): void {
+    if (this.noteLifecycles(Date.now(), onlyNode)) this.publisher.replanSoon();
   }
 
   /**
@@ -333,9 +337,10 @@ export class ControlPlane implements ApiHandlers {
    * Every plan calls it first: a plan made between two heartbeat checks must not move the replicas of a
    * node before its node-lost event, nor judge a returning node's handover against its previous onlineSince.
    */
-  private noteLifecycles(now: number): boolean {
+  private noteLifecycles(now: number, onlyNode?: string): boolean {
     let changed = false;
-    for (const node of this.registry.all()) {
+    const one = onlyNode === undefined ? undefined : this.registry.get(onlyNode);
+    for (const node of one ? [one] : this.registry.all()) {
       const { state, unreachableSince } = this.registry.lifecycle(node.id, now);
       const before = this.lifecycles.get(node.id);
       if (state === before) continue;

@@ -29,8 +29,8 @@ export interface InboxHandlers {
   containerMetrics(batch: ContainerMetricsBatch): boolean;
   status(status: NodeStatus): boolean;
   state(state: NodeState): boolean;
-  /** A message was taken: views may have changed. */
-  accepted(): void;
+  /** A message of this node was taken: views may have changed. */
+  accepted(nodeId: string): void;
   /** The connection is back after a loss (the broker may have forgotten retained messages). */
   reconnected(): void;
 }
@@ -150,7 +150,7 @@ export class MqttLink {
       return;
     }
     try {
-      if (record(result.value)) this.options.handlers.accepted();
+      if (record(result.value)) this.options.handlers.accepted(topicNodeId);
     } catch (err) {
       this.options.log.error({ topic, err: errorMessage(err) }, 'handling a message failed');
     }

@@ -21,10 +21,7 @@ await subscriber.subscribeAsync(controlPlaneSubscriptions, { qos: 0 });
 
 process.on('message', (command: { type: string }) => {
   if (command.type === 'stats') process.send!({ type: 'stats', received, connections: broker.connectedClients });
-  if (command.type === 'stop') {
-    subscriber.end(true);
-    broker.close(() => server.close(() => process.exit(0)));
-  }
+  if (command.type === 'stop') process.exit(0);
 });
 process.on('disconnect', () => process.exit(0));
 process.send!({ type: 'ready' });
