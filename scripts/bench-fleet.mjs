@@ -241,7 +241,7 @@ async function controlPlaneRun(workerFile) {
       online = status.nodes.filter((n) => n.state === 'online').length;
       if (online === N) break;
       if (Date.now() > deadline) throw new Error(`only ${online}/${N} nodes online after ${seconds(Date.now() - t0)}`);
-      await sleep(500);
+      await sleep(1000);
     }
     result.onlineMs = Date.now() - t0;
     result.connectedMs = ((await fleet.stats()).allConnectedAt ?? NaN) - t0;
@@ -316,6 +316,15 @@ async function controlPlaneRun(workerFile) {
     result.killed = killed.length;
     result.detectMs = Date.now() - killedAt;
     return result;
+  } catch (err) {
+    const log = join(dir, '.otto', 'logs', 'control-plane.log');
+    try {
+      console.error(`control-plane log (last lines):\n${readFileSync(log, 'utf8').trim().split('\n').slice(-15).join('\n')}`);
+    } catch {
+      // no log
+    }
+    if (fleet) console.error(`simulators: ${JSON.stringify(await fleet.stats().catch(() => ({})))}`);
+    throw err;
   } finally {
     await fleet?.stop();
     await otto('cluster', 'stop').catch((err) => console.error(`cluster stop: ${err.message}`));

@@ -639,7 +639,7 @@ export class ControlPlane implements ApiHandlers {
   nodeMetrics(nodeId: string, sinceMs?: number) {
     const record = this.registry.get(nodeId);
     if (!record) return undefined;
-    return sinceMs === undefined ? [...record.history] : record.history.filter((m) => Date.parse(m.timestamp) > sinceMs);
+    return record.history.samples(sinceMs);
   }
 
   scale(service: string, replicas: number): Operation {

@@ -28,7 +28,7 @@ export interface PublisherHost {
   registriesFor?(replicas: ReplicaSpec[]): RegistryRef[];
 }
 
-/** A replan asked for "soon" waits at least this, and four times what the last run took (a fleet reconnecting asks thousands of times). */
+/** A replan asked for "soon" waits at least this, and ten times what the last run took (a fleet reconnecting asks thousands of times). */
 const SOON_MIN_MS = 20;
 
 /** What decides a node's desired state: a replica's spec hash stands for its container. */
@@ -75,7 +75,7 @@ export class DesiredPublisher {
     this.soonTimer = setTimeout(() => {
       this.soonTimer = undefined;
       if (!this.stopped) void this.replan();
-    }, Math.max(SOON_MIN_MS, 4 * this.lastRunMs));
+    }, Math.max(SOON_MIN_MS, 10 * this.lastRunMs));
   }
 
   /** No replan is started any more (a run under way finishes). */
