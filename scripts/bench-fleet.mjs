@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm run bench:fleet -- --nodes N --interval 1s|5s [--duration S] [--processes P] [--replicas-per-node R] [--others C] [--skip-floor]
+// npm run bench:fleet -- --nodes N --interval 1s|5s [--duration S] [--processes P] [--replicas-per-node R] [--others C]
+//                        [--skip-floor | --floor-only] [--profile DIR]
 //
 // A real control plane (`otto cluster start --detach`, embedded broker) with N nodes declared in a generated
 // otto.yaml, and N simulated agents (test/support/sim-fleet: one light MQTT connection per node, with the
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     'replicas-per-node': { type: 'string', default: '1' },
     others: { type: 'string', default: '2' },
     'skip-floor': { type: 'boolean', default: false },
+    'floor-only': { type: 'boolean', default: false },
     /** Writes a CPU profile of the control plane (node --cpu-prof) into this folder. */
     profile: { type: 'string' },
   },
@@ -253,7 +255,7 @@ async function controlPlaneRun(workerFile) {
     // Steady state.
     const meter = new ProcessMeter([cpPid]);
     const simMeter = new ProcessMeter(fleet.pids);
-    const before = await fleet.stats();
+    const before = { at: Date.now(), ...(await fleet.stats()) };
     const ages = [];
     const apiMs = [];
     let first;
@@ -278,13 +280,18 @@ async function controlPlaneRun(workerFile) {
       await sleep(1000);
     }
     const cp = meter.stop();
+    const after = { at: Date.now(), ...(await fleet.stats()) };
+    // A heap snapshot of the steady state, for `--profile` (the control plane writes it on SIGUSR2).
+    if (values.profile && process.env.BENCH_HEAP_SNAPSHOT === '1') {
+      process.kill(cpPid, 'SIGUSR2');
+      await sleep(5000 + N * 5);
+    }
     const sims = simMeter.stop();
-    const after = await fleet.stats();
     const span = (last.at - first.at) / 1000;
     result.steady = {
       ingested: (last.status.counters.messages_received - first.status.counters.messages_received) / span,
       invalid: last.status.counters.invalid_messages,
-      published: (after.published - before.published) / ((DURATION_S * 1000) / 1000),
+      published: (after.published - before.published) / ((after.at - before.at) / 1000),
       dropped: after.dropped - before.dropped,
       cpu: cp.cpu,
       rssMean: cp.rssMean,
@@ -335,7 +342,8 @@ async function controlPlaneRun(workerFile) {
 /** The control plane in the foreground under `node --cpu-prof` (NODE_OPTIONS may not carry it); ready once its API answers. */
 async function startProfiled(dir, env) {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [`--cpu-prof`, `--cpu-prof-dir=${resolve(values.profile)}`, cli, 'control-plane', '-c', 'otto.yaml'], { cwd: dir, env, stdio: 'ignore', detached: true });
+  const flags = [`--cpu-prof`, `--cpu-prof-dir=${resolve(values.profile)}`, `--diagnostic-dir=${resolve(values.profile)}`, '--heapsnapshot-signal=SIGUSR2'];
+  const child = spawn(process.execPath, [...flags, cli, 'control-plane', '-c', 'otto.yaml'], { cwd: dir, env, stdio: 'ignore', detached: true });
   child.unref();
   for (let i = 0; i < 600; i++) {
     await sleep(100);
@@ -428,6 +436,11 @@ const brokerFile = join(cacheDir, 'bare-broker.mjs');
 const machine = `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.version}`;
 console.log(`fleet: ${N} nodes, metrics every ${values.interval}, ${PROCESSES} simulator process(es), ${REPLICAS_PER_NODE} replica(s) + ${OTHERS} other container(s) a node; ${machine}`);
 const expected = (N * 3 * 1000) / intervalMs;
+if (values['floor-only']) {
+  const floor = await floorRun(workerFile, brokerFile);
+  console.log(`raw floor: ${fmt(floor.ingested)} messages/s, CPU ${fmt(floor.cpu)} %, RSS ${fmt(floor.rssMean)} / ${fmt(floor.rssMax)} MB, ${floor.connections} connections, all connected after ${seconds(floor.connectedMs)}`);
+  process.exit(0);
+}
 const cp = await controlPlaneRun(workerFile);
 const floor = values['skip-floor'] ? undefined : await floorRun(workerFile, brokerFile);
 const s = cp.steady;

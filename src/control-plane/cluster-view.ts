@@ -2,12 +2,13 @@
  * What `otto cluster status`, the API and the dashboard show, built from what the control plane knows:
  * nodes with their lifecycle, services with their replicas (last known state, stale on an unreachable
  * node), drift, operations. No I/O. The node and service lists are the costly part with thousands of nodes
- * (each report changes them): they are rebuilt when older than ten times their last build took (at most a
- * second), so a small cluster's are always fresh and a fleet's cost a bounded share of the CPU however often
- * they are asked for. Between rebuilds the same arrays are returned, which lets the API serialize each once.
+ * (each report changes them): they are rebuilt when older than ten times their last build took (at most half
+ * a metrics interval), so a small cluster's are always fresh and a fleet's cost a bounded share of the CPU
+ * however often they are asked for. Between rebuilds the same arrays are returned, which lets the API serialize each once.
  */
 import { isLocalNode } from '../config/nodes.js';
 import type { OttoConfig } from '../config/schema.js';
+import { parseDuration } from '../config/units.js';
 import type { ClusterStatus, NodeView, Operation, ServiceView } from '../http/schemas.js';
 import { containerName } from '../protocol/labels.js';
 import type { ClusterPlan } from './desired-state.js';
@@ -31,9 +32,8 @@ export interface ViewHost {
   counters(): ClusterStatus['counters'];
 }
 
-/** A list rebuilt at most every `MAX_AGE_FACTOR` times its build time, and at least every `MAX_AGE_MS`. */
+/** A list is rebuilt when older than `MAX_AGE_FACTOR` times its build time, at most half a metrics interval. */
 const MAX_AGE_FACTOR = 10;
-const MAX_AGE_MS = 1_000;
 
 /** A list rebuilt when what it is made of changed (`inputs`: the config, the plan), or when it is old (reports). */
 class Throttled<T> {
@@ -45,13 +45,14 @@ class Throttled<T> {
   constructor(
     private readonly build: () => T,
     private readonly currentInputs: () => unknown[],
+    private readonly maxAgeMs: () => number,
   ) {}
 
   get(): T {
     const now = performance.now();
     const inputs = this.currentInputs();
     const changed = inputs.some((input, i) => input !== this.inputs[i]);
-    if (this.value === undefined || changed || now - this.builtAt >= Math.min(MAX_AGE_MS, MAX_AGE_FACTOR * this.buildMs)) {
+    if (this.value === undefined || changed || now - this.builtAt >= Math.min(this.maxAgeMs(), MAX_AGE_FACTOR * this.buildMs)) {
       this.inputs = inputs;
       this.value = this.build();
       this.builtAt = performance.now();
@@ -65,13 +66,20 @@ export class ClusterView {
   private readonly nodeList = new Throttled(
     () => this.host.config().nodes.map((node) => this.node(node)),
     () => [this.host.config()],
+    () => this.maxAgeMs(),
   );
   private readonly serviceList = new Throttled(
     () => this.buildServices(),
     () => [this.host.config(), this.host.plan(), this.host.ledger.data.specs],
+    () => this.maxAgeMs(),
   );
 
   constructor(private readonly host: ViewHost) {}
+
+  /** Nodes report once an interval: a view half an interval old is as good as any. */
+  private maxAgeMs(): number {
+    return parseDuration(this.host.config().metrics.interval) / 2;
+  }
 
   status(): ClusterStatus {
     const config = this.host.config();

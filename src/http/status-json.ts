@@ -9,7 +9,7 @@
  * summary: their metrics null and their containers left out, everything else as it is.
  */
 import { z } from 'zod';
-import { clusterStatusSchema, nodeListSchema, serviceListSchema, type ClusterStatus, type NodeView } from './schemas.js';
+import { clusterStatusSchema, nodeViewSchema, serviceListSchema, type ClusterStatus, type NodeView } from './schemas.js';
 
 export type Checked = { ok: true; json: string } | { ok: false; error: z.ZodError };
 
@@ -28,7 +28,6 @@ class ListJson<T> {
       const parsed = this.schema.safeParse(list);
       this.checked = parsed.success ? { ok: true, items: parsed.data } : { ok: false, error: parsed.error };
       this.source = list;
-      this.changed();
     }
     return this.checked;
   }
@@ -40,34 +39,77 @@ class ListJson<T> {
     checked.json ??= JSON.stringify(parsed.items);
     return { ok: true, json: checked.json };
   }
-
-  /** The list was rebuilt: whatever was derived from the previous one is dropped. */
-  protected changed(): void {}
 }
 
-class NodeListJson extends ListJson<NodeView> {
-  private full: (string | undefined)[] = [];
-  private summary: (string | undefined)[] = [];
+type Built = { ok: true; full: string[]; heads: string[]; json?: string } | { ok: false; error: z.ZodError };
+
+const headSchema = nodeViewSchema.omit({ metrics: true, containers: true });
+const metricsSchema = nodeViewSchema.shape.metrics;
+const containersSchema = nodeViewSchema.shape.containers;
+
+/**
+ * The node list, node by node: a node's metrics and containers (its last reports, the bulk of it) are
+ * validated and serialized once per report, the small rest at every rebuild of the list. The text is that
+ * of the whole list validated and serialized at once (metrics and containers are a node view's last keys).
+ */
+class NodeListJson {
+  private source?: NodeView[];
+  private result?: Built;
+  private summaries: (string | undefined)[] = [];
+  private readonly parts = new WeakMap<object, string | z.ZodError>();
+
+  json(list: NodeView[]): Checked {
+    const built = this.build(list);
+    if (!built.ok) return built;
+    built.json ??= `[${built.full.join(',')}]`;
+    return { ok: true, json: built.json };
+  }
 
   /** Full views of the nodes in `shown`, summaries of the others. */
   filtered(list: NodeView[], shown: Set<string>): Checked {
-    const parsed = this.parse(list);
-    if (!parsed.ok) return parsed;
-    const parts = parsed.items.map((node, i) => {
-      if (shown.has(node.id)) return (this.full[i] ??= JSON.stringify(node));
-      return (this.summary[i] ??= JSON.stringify({ ...node, metrics: null, containers: [] }));
-    });
+    const built = this.build(list);
+    if (!built.ok) return built;
+    const parts = list.map((node, i) => (shown.has(node.id) ? built.full[i]! : (this.summaries[i] ??= `${built.heads[i]!}"metrics":null,"containers":[]}`)));
     return { ok: true, json: `[${parts.join(',')}]` };
   }
 
-  protected override changed(): void {
-    this.full = [];
-    this.summary = [];
+  private build(list: NodeView[]): Built {
+    if (list === this.source && this.result) return this.result;
+    this.source = list;
+    this.summaries = [];
+    const full: string[] = [];
+    const heads: string[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const { metrics, containers, ...rest } = list[i]!;
+      const parsed = headSchema.safeParse(rest);
+      if (!parsed.success) return (this.result = { ok: false, error: withPath(parsed.error, 'nodes', i) });
+      const metricsJson = this.part(metrics, metricsSchema);
+      if (typeof metricsJson !== 'string') return (this.result = { ok: false, error: withPath(metricsJson, 'nodes', i, 'metrics') });
+      const containersJson = this.part(containers, containersSchema);
+      if (typeof containersJson !== 'string') return (this.result = { ok: false, error: withPath(containersJson, 'nodes', i, 'containers') });
+      // `{...head fields,` : the metrics and containers follow.
+      const headJson = JSON.stringify(parsed.data);
+      const head = `${headJson.slice(0, -1)}${headJson.length > 2 ? ',' : ''}`;
+      heads.push(head);
+      full.push(`${head}"metrics":${metricsJson},"containers":${containersJson}}`);
+    }
+    return (this.result = { ok: true, full, heads });
+  }
+
+  /** A node's last report as validated JSON, remembered for the report (it changes once an interval). */
+  private part(value: unknown, schema: z.ZodType): string | z.ZodError {
+    const cacheable = value !== null && typeof value === 'object' && !(Array.isArray(value) && value.length === 0);
+    const known = cacheable ? this.parts.get(value) : undefined;
+    if (known !== undefined) return known;
+    const parsed = schema.safeParse(value);
+    const answer = parsed.success ? JSON.stringify(parsed.data) : parsed.error;
+    if (cacheable) this.parts.set(value as object, answer);
+    return answer;
   }
 }
 
 export class StatusJson {
-  private readonly nodeList = new NodeListJson(nodeListSchema);
+  private readonly nodeList = new NodeListJson();
   private readonly serviceList = new ListJson(serviceListSchema);
 
   nodes(nodes: ClusterStatus['nodes']): Checked {
@@ -84,7 +126,7 @@ export class StatusJson {
     const parsed = restSchema.safeParse(rest);
     if (!parsed.success) return { ok: false, error: parsed.error };
     const nodeJson = shown ? this.nodeList.filtered(nodes, shown) : this.nodes(nodes);
-    if (!nodeJson.ok) return { ok: false, error: withPath(nodeJson.error, 'nodes') };
+    if (!nodeJson.ok) return nodeJson;
     const serviceJson = this.services(services);
     if (!serviceJson.ok) return { ok: false, error: withPath(serviceJson.error, 'services') };
     // In the schema's key order, as serializing the whole validated status would give.
@@ -97,7 +139,7 @@ export class StatusJson {
   }
 }
 
-/** The same issues with the list's key in front of their paths (a new error: the remembered one stays as it is). */
-function withPath(error: z.ZodError, key: string): z.ZodError {
-  return new z.ZodError(error.issues.map((issue) => ({ ...issue, path: [key, ...issue.path] })));
+/** The same issues with the keys of where they are in front of their paths (a new error: a remembered one stays as it is). */
+function withPath(error: z.ZodError, ...where: PropertyKey[]): z.ZodError {
+  return new z.ZodError(error.issues.map((issue) => ({ ...issue, path: [...where, ...issue.path] })));
 }
