@@ -343,7 +343,10 @@ async function controlPlaneRun(workerFile) {
 async function startProfiled(dir, env) {
   const { spawn } = await import('node:child_process');
   const flags = [`--cpu-prof`, `--cpu-prof-dir=${resolve(values.profile)}`, `--diagnostic-dir=${resolve(values.profile)}`, '--heapsnapshot-signal=SIGUSR2'];
-  const child = spawn(process.execPath, [...flags, cli, 'control-plane', '-c', 'otto.yaml'], { cwd: dir, env, stdio: 'ignore', detached: true });
+  const { mkdirSync, openSync } = await import('node:fs');
+  mkdirSync(join(dir, '.otto', 'logs'), { recursive: true });
+  const log = openSync(join(dir, '.otto', 'logs', 'control-plane.log'), 'a', 0o600);
+  const child = spawn(process.execPath, [...flags, cli, 'control-plane', '-c', 'otto.yaml'], { cwd: dir, env: { ...env, OTTO_LOG_PRETTY: '1' }, stdio: ['ignore', log, log], detached: true });
   child.unref();
   for (let i = 0; i < 600; i++) {
     await sleep(100);
