@@ -144,6 +144,10 @@ describe('the HTTP API contract', () => {
         'post /api/v1/services/{name}/restart',
         'post /api/v1/services/{name}/rollback',
         'post /api/v1/nodes/{id}/rotate-credentials',
+        'post /api/v1/nodes/{id}/remove',
+        'post /api/v1/services/{name}/move',
+        'get /api/v1/plan',
+        'post /api/v1/rebalance',
         'get /api/v1/operations',
         'get /api/v1/events',
         'get /api/v1/stream',
@@ -401,6 +405,19 @@ describe('the HTTP API contract', () => {
     });
   });
 
+  describe('POST /api/v1/nodes/{id}/remove', () => {
+    it('answers the node and when it was removed', async () => {
+      const answer = await call('POST', '/api/v1/nodes/edge-2/remove');
+      expectContract('POST', '/api/v1/nodes/{id}/remove', answer, 200);
+      expect(answer.json.node).toBe('edge-2');
+    });
+
+    it('answers 400 for a node of otto.yaml, 404 for an unknown one', async () => {
+      expectContract('POST', '/api/v1/nodes/{id}/remove', await call('POST', '/api/v1/nodes/edge-1/remove'), 400);
+      expectContract('POST', '/api/v1/nodes/{id}/remove', await call('POST', '/api/v1/nodes/nope/remove'), 404);
+    });
+  });
+
   describe('POST /api/v1/nodes/{id}/rotate-credentials', () => {
     it('answers the node and when its credential was rotated', async () => {
       const answer = await call('POST', '/api/v1/nodes/edge-2/rotate-credentials');
@@ -428,6 +445,47 @@ describe('the HTTP API contract', () => {
 
     it('answers 404 for an unknown service', async () => {
       expectContract('POST', '/api/v1/services/{name}/rollback', await call('POST', '/api/v1/services/nope/rollback'), 404);
+    });
+  });
+
+  describe('POST /api/v1/services/{name}/move, GET /api/v1/plan, POST /api/v1/rebalance', () => {
+    it('queues a move of one replica as a migrate operation', async () => {
+      const answer = await call('POST', '/api/v1/services/web/move', { body: { replica: 1, to: 'edge-1' } });
+      expectContract('POST', '/api/v1/services/{name}/move', answer, 202);
+      expect(answer.json).toMatchObject({ kind: 'migrate', service: 'web', moves: [{ replica: 1, to: 'edge-1', state: 'pending' }] });
+    });
+
+    it('answers 400 naming the field for a bad body, 400 when the node cannot take it, 404 for an unknown service or node', async () => {
+      const bad = await call('POST', '/api/v1/services/web/move', { body: { replica: 0, to: 'edge-1' } });
+      expectContract('POST', '/api/v1/services/{name}/move', bad, 400);
+      expect(bad.json.issues[0].field).toBe('replica');
+      const refused = await call('POST', '/api/v1/services/web/move', { body: { replica: 1, to: 'edge-2' } });
+      expectContract('POST', '/api/v1/services/{name}/move', refused, 400);
+      expect(refused.json.error).toContain('edge-2 is not online');
+      expectContract('POST', '/api/v1/services/{name}/move', await call('POST', '/api/v1/services/nope/move', { body: { replica: 1, to: 'edge-1' } }), 404);
+      expectContract('POST', '/api/v1/services/{name}/move', await call('POST', '/api/v1/services/web/move', { body: { replica: 1, to: 'nope' } }), 404);
+    });
+
+    it('answers the plan with the violations under way', async () => {
+      fake.violations.set('web', [
+        { replica: 1, node: 'edge-1', rule: 'node.cpu_percent < 85 for 1m', metric: 'node.cpu_percent', threshold: 85, since: new Date(0).toISOString(), value: 97, failing: true, action: 'migrate' },
+      ]);
+      try {
+        const answer = await call('GET', '/api/v1/plan');
+        expectContract('GET', '/api/v1/plan', answer, 200);
+        expect(answer.json.violations).toEqual([expect.objectContaining({ service: 'web', replica: 1, rule: 'node.cpu_percent < 85 for 1m' })]);
+      } finally {
+        fake.violations.clear();
+      }
+    });
+
+    it('a rebalance dry run says what would move and queues nothing; without it, queues the moves', async () => {
+      const dry = await call('POST', '/api/v1/rebalance', { body: { dry_run: true } });
+      expectContract('POST', '/api/v1/rebalance', dry, 200);
+      expect(dry.json).toMatchObject({ operation: null, moves: [{ action: 'move', service: 'web', replica: 2, from: 'edge-1', to: 'edge-2' }] });
+      const real = await call('POST', '/api/v1/rebalance', { body: {} });
+      expectContract('POST', '/api/v1/rebalance', real, 200);
+      expect(real.json.operation).toMatchObject({ kind: 'migrate', state: 'queued' });
     });
   });
 

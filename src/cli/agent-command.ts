@@ -6,7 +6,10 @@ export function addAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('run the node agent of one node (otto cluster start runs it for you)')
-    .requiredOption('--node <id>', 'node id')
+    .option('--node <id>', 'node id (a node that joins gets it with its credential)')
+    .option('--join [url]', 'join a cluster by dialing out (the line `otto node join-command` prints); without a URL, rejoin as saved')
+    .option('--token <token>', 'the join token (needed the first time only)')
+    .option('--node-id <id>', 'with a pool token: the node id to ask for (default: from the hostname)')
     .option('--cluster <name>', 'cluster name (default: from the config)')
     .option('--mqtt-url <url>', 'broker URL (default: from the config)')
     .option('--mqtt-credentials-file <path>', 'JSON file {"username","password"} for the broker (or env OTTO_MQTT_USERNAME / OTTO_MQTT_PASSWORD)')

@@ -109,6 +109,18 @@ node
   .argument('<node>')
   .action(async (nodeId: string, _opts, cmd: Command) => (await import('./commands/node.js')).rotateCredentials(globals(cmd), nodeId));
 
+node
+  .command('join-command')
+  .description('print the line to run on a device that joins by itself (a join: true node, or a node pool)')
+  .argument('<node|pool>')
+  .action(async (name: string, _opts, cmd: Command) => (await import('./commands/node.js')).joinCommand(globals(cmd), name));
+node
+  .command('remove')
+  .alias('rm')
+  .description('forget a node that joined through a pool: its credential is refused from then on')
+  .argument('<node>')
+  .action(async (nodeId: string, _opts, cmd: Command) => (await import('./commands/node.js')).remove(globals(cmd), nodeId));
+
 // Remote nodes over SSH (src/remote, commands/remote.ts).
 node
   .command('trust')
@@ -123,6 +135,7 @@ node
   .description("install a remote node's agent as a systemd service, so it survives a reboot")
   .argument('<node>')
   .option('--systemd', 'install a systemd unit (otto-agent-CLUSTER-NODE.service)')
+  .option('--state-dir <dir>', 'on a device that joined by itself: its join folder (default ~/.otto/joined/CLUSTER)')
   .action(async (nodeId: string, _opts, cmd: Command) => (await import('./commands/remote.js')).install(globals(cmd), nodeId));
 cluster
   .command('check')

@@ -87,7 +87,7 @@ function downError(pid: number): InfrastructureError {
 
 function printConfig(config: OttoConfig): void {
   say();
-  say(table(['NODE', 'HOST', 'STATE'], config.nodes.map((n) => [n.id, n.host, 'stopped'])));
+  say(table(['NODE', 'HOST', 'STATE'], config.nodes.map((n) => [n.id, n.host ?? '-', 'stopped'])));
   say();
   say(
     table(

@@ -1,9 +1,10 @@
 /** Checks that span several fields, run once the file matches the schema. */
 import type { PortMapping } from '../protocol/messages.js';
 import { show } from './issues.js';
-import { isLocalNode } from './nodes.js';
+import { isLocalHost, isLocalNode } from './nodes.js';
 import { parsePortSpec } from './ports.js';
 import type { OttoConfig, ServiceConfig } from './schema.js';
+import { nfrProblems } from './nfr-checks.js';
 import { secretProblems } from './secret-checks.js';
 import type { ConfigPath, Problem } from './source.js';
 import { closestMatch } from './suggest.js';
@@ -20,8 +21,10 @@ export function checkConsistency(config: OttoConfig, where: (path: ConfigPath) =
     ...portProblems(config, nodeIds),
     ...remoteBrokerProblems(config),
     ...identityProblems(config),
+    ...reachProblems(config),
     ...tlsProblems(config),
     ...secretProblems(config, where),
+    ...nfrProblems(config),
   ];
 }
 
@@ -40,6 +43,33 @@ function tlsProblems(config: OttoConfig): Problem[] {
     return [{ path: ['mqtt', 'tls'], message: 'the embedded broker needs its certificate and key: set mqtt.tls.cert and mqtt.tls.key (or mqtt.tls: auto to let Otto make them)' }];
   }
   return [];
+}
+
+/**
+ * How each node is reached must be clear: a node on another machine is reached over SSH (user) or dials in
+ * (join: true); one with neither would silently run on this machine, against its Docker.
+ */
+function reachProblems(config: OttoConfig): Problem[] {
+  const problems: Problem[] = [];
+  config.nodes.forEach((node, index) => {
+    if (node.join && (node.user || node.ssh)) {
+      problems.push({ path: ['nodes', index, 'join'], message: `node "${node.id}" both joins by itself and is reached over SSH: keep join: true or user/ssh, not both` });
+    } else if (!node.join && node.host === undefined) {
+      problems.push({ path: ['nodes', index], message: `node "${node.id}" has no host: give its address (localhost for this machine), or join: true for a node that dials in` });
+    } else if (!node.join && !node.user && !isLocalHost(node.host)) {
+      problems.push({
+        path: ['nodes', index, 'host'],
+        message: `node "${node.id}" is at "${node.host}", another machine, with neither user (reached over SSH) nor join: true (dials in): it would run on this machine instead; add one of them`,
+      });
+    }
+    if (node.id.startsWith('otto-')) problems.push({ path: ['nodes', index, 'id'], message: `node ids starting with "otto-" are Otto's own broker identities; rename "${node.id}"` });
+  });
+  const pools = new Set<string>();
+  config.node_pools.forEach((pool, index) => {
+    if (pools.has(pool.name)) problems.push({ path: ['node_pools', index, 'name'], message: `node pool "${pool.name}" is listed twice` });
+    pools.add(pool.name);
+  });
+  return problems;
 }
 
 /** A node's id is its broker username: it may not be the control plane's, nor a reader's. */
@@ -71,7 +101,7 @@ const loopbackHost = /^(localhost|.*\.localhost|::1|\[::1\]|127\.\d+\.\d+\.\d+)$
  * mqtt.host without mqtt.advertise would hand them "localhost", which on a node is the node itself.
  */
 function remoteBrokerProblems(config: OttoConfig): Problem[] {
-  const remote = config.nodes.filter((node) => !isLocalNode(node));
+  const remote = [...config.nodes.filter((node) => !isLocalNode(node)), ...config.node_pools.map((pool) => ({ id: `pool ${pool.name}` }))];
   if (remote.length === 0) return [];
   const { host, advertise, embedded } = config.mqtt;
   const first = remote[0]!.id;

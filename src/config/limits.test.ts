@@ -171,7 +171,7 @@ describe('the file', () => {
   it(`composes nesting of exactly ${MAX_NESTING} levels, and refuses one more`, () => {
     // The root mapping is level 1, the value of x the rest.
     const nested = (levels: number) => `${oneNode}x: ${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}\n`;
-    expect(issuesOf(nested(MAX_NESTING))).toEqual(['otto.yaml:4:1 x: unknown key (expected one of: cluster, mqtt, http, metrics, control, nodes, services)']);
+    expect(issuesOf(nested(MAX_NESTING))).toEqual(['otto.yaml:4:1 x: unknown key (expected one of: cluster, mqtt, http, metrics, control, nodes, node_pools, services, nfr, migration, secrets, registries)']);
     expect(issuesOf(nested(MAX_NESTING + 1))).toEqual([`otto.yaml:4:${4 + MAX_NESTING - 1} nested deeper than ${MAX_NESTING} levels; nothing in otto.yaml is nested more than a few`]);
   });
 });

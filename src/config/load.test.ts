@@ -21,7 +21,7 @@ const twoNodes = `nodes:
   - id: local
     host: localhost
   - id: rpi-01
-    host: 192.168.2.7
+    host: localhost
 `;
 
 describe('parseConfig accepts', () => {
@@ -206,7 +206,7 @@ describe('parseConfig rejects', () => {
   });
 
   it('duplicate node ids', () => {
-    expect(issuesOf(`${twoNodes}  - id: local\n    host: 10.0.0.9\n`)).toEqual([
+    expect(issuesOf(`${twoNodes}  - id: local\n    host: 127.0.0.1\n`)).toEqual([
       'otto.yaml:6:9 nodes[2].id: duplicate node id "local" (first at otto.yaml:2:9)',
     ]);
   });
@@ -321,6 +321,22 @@ describe('loadConfig', () => {
     await writeFile(join(dir, 'otto.yaml'), 'nodes: 3\n');
     const error = await loadConfig(join(dir, 'otto.yaml'), {}).catch((err: unknown) => err);
     expect((error as ConfigError).issues).toEqual([`${join(dir, 'otto.yaml')}:1:8 nodes: expected list, got number`]);
+  });
+});
+
+describe('how each node is reached', () => {
+  const fail = (nodes: string) => () => parseConfig(`mqtt: { host: 0.0.0.0, advertise: 10.0.0.1 }\nnodes:\n${nodes}`, 'otto.yaml', {});
+  it('refuses a node on another machine with neither user nor join, with the hint', () => {
+    expect(fail('  - { id: pi, host: 10.0.0.9 }\n')).toThrow(/otto.yaml:3:\d+ nodes\[0\].host: node "pi" is at "10.0.0.9", another machine, with neither user \(reached over SSH\) nor join: true \(dials in\)/);
+  });
+  it('accepts a node that joins by itself without a host, and refuses join with SSH', () => {
+    expect(fail('  - { id: pi, join: true }\n')).not.toThrow();
+    expect(fail('  - { id: pi, join: true, host: 10.0.0.9, user: pi }\n')).toThrow(/both joins by itself and is reached over SSH/);
+    expect(fail('  - { id: pi }\n')).toThrow(/has no host: give its address/);
+    expect(fail('  - { id: otto-pi, join: true }\n')).toThrow(/node ids starting with "otto-"/);
+  });
+  it('wants a broker address that joining nodes can reach', () => {
+    expect(() => parseConfig(`node_pools: [{ name: field }]\nnodes:\n  - { id: local, host: localhost }\n`, 'otto.yaml', {})).toThrow(/pool field" cannot reach the broker|cannot reach the broker/);
   });
 });
 

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { cpus, dnsLabel, duration, memory, volume } from './fields.js';
 import { LOST_AFTER_BOUNDS, MAX_HEALTHCHECK_RETRIES, MAX_REPLICAS, TICK_BOUNDS } from './limits.js';
+import { migrationSchema, nfrDefaultsSchema, serviceNfrSchema } from './migration-schema.js';
 import { registriesSchema, secretsSchema, serviceSecretsSchema } from './secrets-schema.js';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -70,8 +71,9 @@ export const controlSchema = z.strictObject({
 
 export const nodeSchema = z.strictObject({
   id: dnsLabel().describe('Unique node id; also its broker username. A DNS label: lowercase letters, digits and "-", at most 63 characters'),
-  host: z.string().min(1).describe('Address of the node; localhost/127.0.0.1 for the control plane machine'),
+  host: z.string().min(1).optional().describe('Address of the node: localhost/127.0.0.1 for the control plane machine; not needed with join: true'),
   user: z.string().min(1).nullable().optional().describe('SSH user; a node with a non-local host and a user is reached over SSH'),
+  join: z.boolean().optional().describe('The node dials in by itself (from behind NAT, no SSH): `otto node join-command ID` prints the line to run on it'),
   docker_url: z.string().min(1).default('unix:///var/run/docker.sock'),
   labels: z.record(z.string(), scalar).default({}).describe('Node labels for placement constraints'),
   ssh: z
@@ -137,6 +139,7 @@ export const serviceSchema = z.strictObject({
     .optional(),
   update: updateSchema.optional(),
   secrets: serviceSecretsSchema,
+  nfr: serviceNfrSchema,
 });
 
 export const ottoConfigSchema = z.strictObject({
@@ -146,7 +149,18 @@ export const ottoConfigSchema = z.strictObject({
   metrics: metricsSchema.default({ interval: '5s' }),
   control: controlSchema.default({ interval: '5s', lost_after: '5m' }),
   nodes: z.array(nodeSchema).min(1, 'expected at least one node'),
+  node_pools: z
+    .array(
+      z.strictObject({
+        name: dnsLabel().describe('Pool name: `otto node join-command NAME` prints its bootstrap line'),
+        labels: z.record(z.string(), scalar).default({}).describe('Labels every node that joins through the pool gets'),
+      }),
+    )
+    .default([])
+    .describe('Nodes that join by themselves with a shared bootstrap token (K3s-style), each getting its own credential'),
   services: z.array(serviceSchema).default([]),
+  nfr: nfrDefaultsSchema,
+  migration: migrationSchema,
   secrets: secretsSchema,
   registries: registriesSchema,
 });

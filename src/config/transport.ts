@@ -17,7 +17,8 @@ export interface BrokerTransport {
 
 export function brokerTransport(config: OttoConfig): BrokerTransport {
   const { tls } = config.mqtt;
-  const on = tls === 'off' ? false : tls === 'auto' ? config.mqtt.embedded && (config.nodes.some((n) => !isLocalNode(n)) || !isLoopbackHost(config.mqtt.host)) : true;
+  const reachedFromAfar = config.nodes.some((n) => !isLocalNode(n)) || config.node_pools.length > 0 || !isLoopbackHost(config.mqtt.host);
+  const on = tls === 'off' ? false : tls === 'auto' ? config.mqtt.embedded && reachedFromAfar : true;
   return { tls: on, ownCa: on && tls === 'auto', port: config.mqtt.port ?? (on ? 8883 : 1883) };
 }
 

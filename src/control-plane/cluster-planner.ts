@@ -117,7 +117,10 @@ export class ClusterPlanner {
       }
       if (givenBack) plan = planCluster(config, { ...input, previous });
     }
-    if (handover.held.size > 0) plan = planCluster(config, { ...input, previous, held: this.heldSpecs(handover.held, config) });
+    // A migration under way: the source keeps serving its copy until the target's is ready (migration-runner.ts).
+    const held = new Map(handover.held);
+    for (const m of data.migrations) if (plan.assignments.get(m.key) === m.to) held.set(m.from, [...(held.get(m.from) ?? []), m.key]);
+    if (held.size > 0) plan = planCluster(config, { ...input, previous, held: this.heldSpecs(held, config) });
 
     if (handover.outcomes.length > 0 || !sameAssignments(plan.assignments, data.assignments)) {
       data.assignments = Object.fromEntries(plan.assignments);

@@ -6,10 +6,10 @@
  * a metrics interval), so a small cluster's are always fresh and a fleet's cost a bounded share of the CPU
  * however often they are asked for. Between rebuilds the same arrays are returned, which lets the API serialize each once.
  */
-import { isLocalNode } from '../config/nodes.js';
+import { isLocalNode, isSshNode } from '../config/nodes.js';
 import type { OttoConfig } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
-import type { ClusterStatus, NodeView, Operation, ServiceView } from '../http/schemas.js';
+import type { ClusterStatus, NodeView, Operation, ServiceView, ViolationView } from '../http/schemas.js';
 import { containerName } from '../protocol/labels.js';
 import type { ClusterPlan } from './desired-state.js';
 import type { DriftRecord } from './drift.js';
@@ -30,6 +30,10 @@ export interface ViewHost {
   operation(): Operation | null;
   queue(): Operation[];
   counters(): ClusterStatus['counters'];
+  /** NFR violations under way, per service. */
+  violations(): Map<string, ViolationView[]>;
+  /** Counts the violations that started or ended: the service list is rebuilt when it changes. */
+  violationChanges(): number;
 }
 
 /** A list is rebuilt when older than `MAX_AGE_FACTOR` times its build time, at most half a metrics interval. */
@@ -70,7 +74,8 @@ export class ClusterView {
   );
   private readonly serviceList = new Throttled(
     () => this.buildServices(),
-    () => [this.host.config(), this.host.plan(), this.host.ledger.data.specs],
+    // A move or a violation that starts or ends shows at once; a violation's latest value with the next rebuild.
+    () => [this.host.config(), this.host.plan(), this.host.ledger.data.specs, this.host.ledger.data.migrations, this.host.violationChanges()],
     () => this.maxAgeMs(),
   );
 
@@ -102,12 +107,16 @@ export class ClusterView {
     const config = this.host.config();
     const { registry, ledger } = this.host;
     const plan = this.host.plan();
+    const violations = this.host.violations();
+    const migrations = new Map(ledger.data.migrations.map((m) => [m.key, m]));
     // Each service's share of the placement, sorted out once (not once per service).
     const placements = new Map<string, Placement>(config.services.map((s) => [s.name, { assignments: [], unplaced: [] }]));
     for (const a of plan.placement.assignments) placements.get(a.service)?.assignments.push(a);
     for (const u of plan.placement.unplaced) placements.get(u.service)?.unplaced.push(u);
     return config.services.map((service) =>
       serviceView(service, placements.get(service.name)!, {
+        migration: migrations.size ? (replica) => migrations.get(`${service.name}#${replica}`) : undefined,
+        violations: violations.get(service.name),
         reported: (nodeId, name) => {
           const record = registry.get(nodeId);
           const state = record?.state?.replicas.find((r) => r.name === name);
@@ -149,10 +158,11 @@ export class ClusterView {
     const { registry } = this.host;
     const record = registry.get(node.id);
     const lifecycle = registry.lifecycle(node.id);
-    const remote = isLocalNode(node) ? undefined : this.host.remote(node.id);
+    const remote = isSshNode(node) ? this.host.remote(node.id) : undefined;
     return {
       id: node.id,
-      host: node.host,
+      // A node that joins by itself may declare no address: the one it says it has.
+      host: node.host ?? record?.status?.hostname ?? '-',
       local: isLocalNode(node),
       online: lifecycle.state === 'online',
       state: lifecycle.state,

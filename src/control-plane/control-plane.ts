@@ -5,47 +5,51 @@
  * the CLI and the dashboard use. Decisions live in the modules it wires (cluster-planner, handover,
  * placement, operation-runners); this file only connects them and keeps time.
  */
-import { mkdir, readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { isLocalNode } from '../config/nodes.js';
-import type { OttoConfig, ServiceConfig } from '../config/schema.js';
+import type { OttoConfig } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import { InfrastructureError, NotFoundError, errorMessage } from '../errors.js';
 import { startApi } from '../http/api.js';
 import type { ApiHandlers, ControlPlaneCounters } from '../http/handlers.js';
-import { clusterStatusSchema, type ClusterEvent, type ClusterStatus, type LiveEvent, type Operation } from '../http/schemas.js';
+import type { ClusterEvent, ClusterStatus, LiveEvent, MigrationPlan, Operation } from '../http/schemas.js';
 import type { Logger } from '../log.js';
 import { MAX_MQTT_PACKET_BYTES } from '../protocol/limits.js';
-import { PRIVILEGED_MQTT_USER, clientIdAllowed, controlPlaneCredentials, ownClientId, type BrokerIdentity } from '../protocol/broker-auth.js';
+import { controlPlaneCredentials, ownClientId } from '../protocol/broker-auth.js';
 import { brokerUrl, dialableHost } from '../protocol/broker-url.js';
 import type { NodeState } from '../protocol/messages.js';
 import { apiTls, brokerTransport, transportWarnings } from '../config/transport.js';
-import { RemoteAgentManager, type EnsureOptions, type NodeResult } from '../remote/manager.js';
-import { remoteMqttUrl } from '../remote/mqtt-address.js';
+import { RemoteAgentManager, type NodeResult } from '../remote/manager.js';
 import { Credentials } from '../security/credentials.js';
-import { tokenMatches, writeAtomic, type Workspace } from '../workspace.js';
+import { writeAtomic, type Workspace } from '../workspace.js';
+import { AgentProvisioning } from './agent-provisioning.js';
 import { AgentSupervisor } from './agent-supervisor.js';
-import { startEmbeddedBroker, type EmbeddedBroker, type RefusalKind } from './broker.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 import { ClusterPlanner } from './cluster-planner.js';
+import { JoinDesk } from './join-desk.js';
+import { topics } from '../protocol/topics.js';
+import { encode } from '../protocol/messages.js';
 import { servedTls, type ServedTls } from './tls-setup.js';
 import { ClusterView } from './cluster-view.js';
 import { ConfigWatcher } from './config-watcher.js';
-import { containerSpecOf } from './container-spec.js';
 import { DesiredPublisher } from './desired-publisher.js';
 import type { ClusterPlan } from './desired-state.js';
 import { DriftTracker } from './drift.js';
 import { EventFeed } from './event-feed.js';
 import { Ledger } from './ledger.js';
+import { LifecycleWatch } from './lifecycle-watch.js';
+import { Migrations } from './migrations.js';
+import { NodeAccess } from './node-access.js';
 import { MqttLink } from './mqtt-link.js';
-import type { NodeLifecycle } from './node-lifecycle.js';
 import { NodeRegistry, type NodeSettings } from './node-registry.js';
 import { OperationQueue } from './operations.js';
+import { replicaKey } from './placement.js';
+import { describeChange, describeOperation, SpecRollout } from './spec-rollout.js';
+import { saveStatusSnapshot, seedFromSnapshot } from './status-snapshot.js';
 import { recordReplicaContainers } from './replica-records.js';
 import { ReplicaTracker } from './replica-tracker.js';
 import { SecretDistributor } from './secret-distributor.js';
 import { SecretKeeper } from './secret-keeper.js';
-import { pendingReplicas, syncSpecs } from './spec-revisions.js';
 
 /** How long a node never heard from since the control plane started may still take new replicas. */
 const STARTUP_GRACE_MS = 20_000;
@@ -75,8 +79,11 @@ export class ControlPlane implements ApiHandlers {
   private readonly view: ClusterView;
   private readonly tracker = new ReplicaTracker();
   private readonly drift = new DriftTracker();
-  private readonly lifecycles = new Map<string, NodeLifecycle>();
-  private readonly onlineSince = new Map<string, number>();
+  private readonly lifecycle: LifecycleWatch;
+  private readonly specs: SpecRollout;
+  private readonly migrations: Migrations;
+  private readonly access: NodeAccess;
+  private agents!: AgentProvisioning;
   private readonly startedAt = new Date();
   private configError: string | null = null;
   private tickTimer?: NodeJS.Timeout;
@@ -87,11 +94,9 @@ export class ControlPlane implements ApiHandlers {
   private started = false;
   private readonly stats = { reconcile_seconds_sum: 0, reconcile_count: 0, operations_by_result: {} as Record<string, number> };
   private credentials!: Credentials;
+  private joinDesk!: JoinDesk;
   private tls: ServedTls = {};
   private token = '';
-  /** Refusals by the embedded broker, by kind; the last time each client's refusal was logged. */
-  private readonly refusals: Record<RefusalKind, number> = { connect: 0, publish: 0, subscribe: 0, oversize: 0 };
-  private readonly refusalLogged = new Map<string, number>();
 
   constructor(
     private readonly configPath: string,
@@ -113,13 +118,39 @@ export class ControlPlane implements ApiHandlers {
       ledger: this.ledger,
       log: log.child({ component: 'operations' }),
       service: (name) => this.config.services.find((s) => s.name === name),
-      effectiveReplicas: (service) => this.replicasOf(service),
+      effectiveReplicas: (service) => this.specs.replicasOf(service),
       replan: () => this.publisher.replan(),
       replicas: (name) => this.view.replicaProgress(name),
       unplaced: (name) => this.view.unplaced(name),
       leaving: (name) => this.view.leaving(name),
       converged: () => this.converged(),
       changed: (op) => this.operationChanged(op),
+      reported: (key, nodeId) => this.reportedReplica(key, nodeId),
+      leavingOn: (key, nodeId) => this.registry.get(nodeId)?.state?.leaving?.some((c) => replicaKey(c.service, c.replica) === key) ?? false,
+      expectedHash: (key, nodeId) => this.currentPlan.replicasByNode.get(nodeId)?.find((r) => replicaKey(r.service, r.replica) === key)?.spec_hash,
+      lifecycle: (nodeId) => this.registry.lifecycle(nodeId).state,
+      maxInFlight: () => this.config.migration.max_in_flight,
+      event: (event) => void this.event(event),
+    });
+    this.lifecycle = new LifecycleWatch(this.registry);
+    this.specs = new SpecRollout(() => this.config, this.ledger, () => this.queue, () => this.secretValues.digests());
+    this.migrations = new Migrations({
+      config: () => this.config,
+      plan: () => this.currentPlan,
+      registry: this.registry,
+      ledger: this.ledger,
+      queue: this.queue,
+      event: (event) => void this.event(event),
+    });
+    this.access = new NodeAccess({
+      fileConfig: () => this.loaded.config,
+      token: () => this.token,
+      credentials: () => this.credentials,
+      broker: () => this.broker,
+      log: log.child({ component: 'access' }),
+      event: (event) => this.event(event),
+      nodesChanged: () => this.nodesChanged(),
+      reprovision: (nodeId, kind) => this.agents.reprovision(this.config, nodeId, kind),
     });
     this.secrets = new SecretDistributor(
       {
@@ -133,8 +164,8 @@ export class ControlPlane implements ApiHandlers {
       config: () => this.config,
       ledger: this.ledger,
       registry: this.registry,
-      replicasOf: (service) => this.replicasOf(service),
-      onlineSince: (id) => this.onlineSince.get(id),
+      replicasOf: (service) => this.specs.replicasOf(service),
+      onlineSince: (id) => this.lifecycle.onlineSince(id),
       warmingUp: () => Date.now() - this.startedAt.getTime() < Math.max(this.heartbeatTimeoutMs, STARTUP_GRACE_MS),
       lastPublished: (id) => this.publisher.lastPublished(id),
       event: (event) => void this.event(event),
@@ -179,11 +210,14 @@ export class ControlPlane implements ApiHandlers {
       operation: () => this.queue.current(),
       queue: () => this.queue.queued(),
       counters: () => ({ ...(this.link?.counters ?? { messages_received: 0, invalid_messages: 0 }) }),
+      violations: () => this.migrations.violationsByService(),
+      violationChanges: () => this.migrations.violationChanges(),
     });
   }
 
+  /** The running config: otto.yaml's, with the nodes that joined through its pools. */
   get config(): OttoConfig {
-    return this.loaded.config;
+    return this.access.config;
   }
 
   get mqttUrl(): string {
@@ -205,20 +239,31 @@ export class ControlPlane implements ApiHandlers {
 
   async start(): Promise<void> {
     this.loaded = await loadConfig(this.configPath);
-    const { config } = this.loaded;
+    this.token = await this.workspace.token();
+    this.credentials = await new Credentials(this.workspace.credentialsPath).load();
+    await this.credentials.ensure(this.loaded.config.nodes.map((n) => n.id));
+    await this.credentials.ensurePools(this.loaded.config.node_pools.map((p) => p.name));
+    this.access.refresh();
+    const config = this.config;
     await this.secretValues.load(config, this.loaded, this.workspace.dir);
     this.watcher = new ConfigWatcher(this.loaded.path, this.loaded.hash, (next, text) => this.secretValues.verify(next, { path: this.loaded.path, text }));
     await this.ledger.load();
     await this.feed.load();
     this.registry.setNodes(this.nodeSettings(config), this.heartbeatTimeoutMs);
-    await this.seedFromLastStatus();
-    for (const node of config.nodes) this.lifecycles.set(node.id, 'unreachable');
-    const changedSpecs = this.syncSpecs();
+    await seedFromSnapshot(this.workspace.statusPath, this.registry);
+    this.lifecycle.track(config.nodes.map((n) => n.id));
+    this.migrations.configChanged();
+    const changedSpecs = this.specs.sync();
     this.currentPlan = this.planner.compute();
-    this.token = await this.workspace.token();
-    this.credentials = await new Credentials(this.workspace.credentialsPath).load();
-    await this.credentials.ensure(config.nodes.map((n) => n.id));
     this.tls = await servedTls(config, this.workspace.tlsDir);
+    this.agents = new AgentProvisioning(this.workspace, () => this.credentials, this.supervisor, this.remote, () => this.tls.broker?.ca);
+    this.joinDesk = new JoinDesk({
+      config: () => this.loaded.config,
+      credentials: this.credentials,
+      reply: (pool, requestId, reply) => this.link!.publish(topics.joinReply(pool, requestId), encode(reply)),
+      admitted: (nodeId, pool) => void this.access.joined(nodeId, pool),
+      log: this.log.child({ component: 'join' }),
+    });
     for (const warning of transportWarnings(config)) this.log.warn(warning);
 
     if (config.mqtt.embedded) {
@@ -227,8 +272,8 @@ export class ControlPlane implements ApiHandlers {
         port: brokerTransport(config).port,
         maxPacketBytes: MAX_MQTT_PACKET_BYTES,
         tls: this.tls.broker && { cert: this.tls.broker.cert, key: this.tls.broker.key },
-        authenticate: (clientId, username, password) => this.identify(clientId, username, password),
-        onRefused: (kind, clientId, detail) => this.brokerRefused(kind, clientId, detail),
+        authenticate: (clientId, username, password) => this.access.identify(clientId, username, password),
+        onRefused: (kind, clientId, detail) => this.access.refused(kind, clientId, detail),
       });
       this.log.info({ url: this.mqttUrl }, 'embedded MQTT broker listening');
     }
@@ -241,10 +286,15 @@ export class ControlPlane implements ApiHandlers {
       handlers: {
         nodeMetrics: (m) => {
           if (!this.registry.recordMetrics(m)) return false;
+          this.migrations.onNodeMetrics(m);
           this.feed.emit({ type: 'node-metrics', data: m });
           return true;
         },
-        containerMetrics: (b) => this.registry.recordContainers(b),
+        containerMetrics: (b) => {
+          if (!this.registry.recordContainers(b)) return false;
+          this.migrations.onContainerMetrics(b);
+          return true;
+        },
         status: (s) => this.registry.recordStatus(s),
         state: (s) => this.onNodeState(s),
         accepted: (nodeId) => {
@@ -252,6 +302,7 @@ export class ControlPlane implements ApiHandlers {
           this.feed.statusChanged();
         },
         reconnected: () => this.publisher.republishAll(),
+        joinRequest: (pool, payload) => void this.joinDesk.handle(pool, payload).catch((err) => this.log.error({ err: errorMessage(err) }, 'join request failed')),
       },
     });
     await this.link.connect();
@@ -271,17 +322,17 @@ export class ControlPlane implements ApiHandlers {
     });
     this.log.info({ url: this.apiUrl }, 'API and dashboard listening');
     await this.publisher.replan();
-    await this.ensureLocalAgents(config);
+    await this.agents.ensureLocal(config);
     // Problems that need the user (an unknown host key...) fail the start; an unreachable node is retried in the background.
-    await this.ensureRemoteAgents(config, { waitFirstAttemptMs: 20_000 });
+    await this.agents.ensureRemote(config, { waitFirstAttemptMs: 20_000 });
     this.heartbeatTimer = setInterval(() => this.checkNodes(), 1_000);
-    this.snapshotTimer = setInterval(() => void this.saveStatusSnapshot(), STATUS_SNAPSHOT_MS);
+    this.snapshotTimer = setInterval(() => void saveStatusSnapshot(this.workspace.statusPath, this.status(), this.log), STATUS_SNAPSHOT_MS);
     this.scheduleTick();
     await this.workspace.writeControlPlane({ pid: process.pid, api_url: this.apiUrl, started_at: this.startedAt.toISOString() });
     this.started = true;
     await this.event({ kind: 'control-plane-started', message: `control plane started (pid ${process.pid})` });
     this.queue.resume();
-    this.enqueueUpdates(changedSpecs);
+    this.specs.enqueueUpdates(changedSpecs);
   }
 
   async stop(): Promise<void> {
@@ -298,7 +349,7 @@ export class ControlPlane implements ApiHandlers {
     // `otto cluster stop` only sees this process exit: tell it which remote agents could not be stopped.
     await this.workspace.writeStopReport(await this.remote.stopAll());
     if (this.started) {
-      await this.saveStatusSnapshot();
+      await saveStatusSnapshot(this.workspace.statusPath, this.status(), this.log);
       await this.event({ kind: 'control-plane-stopped', message: 'control plane stopped; containers keep running' });
     }
     await this.api?.close();
@@ -310,6 +361,11 @@ export class ControlPlane implements ApiHandlers {
   }
 
   // ---- nodes --------------------------------------------------------------------------------------
+
+  /** What the node last reported of the replica (`service#replica`). */
+  private reportedReplica(key: string, nodeId: string) {
+    return this.registry.get(nodeId)?.state?.replicas.find((r) => replicaKey(r.service, r.replica) === key);
+  }
 
   private onNodeState(state: NodeState): boolean {
     if (!this.registry.recordState(state)) return false;
@@ -338,31 +394,25 @@ export class ControlPlane implements ApiHandlers {
    * node before its node-lost event, nor judge a returning node's handover against its previous onlineSince.
    */
   private noteLifecycles(now: number, onlyNode?: string): boolean {
-    let changed = false;
-    const one = onlyNode === undefined ? undefined : this.registry.get(onlyNode);
-    for (const node of one ? [one] : this.registry.all()) {
-      const { state, unreachableSince } = this.registry.lifecycle(node.id, now);
-      const before = this.lifecycles.get(node.id);
-      if (state === before) continue;
-      changed = true;
-      this.lifecycles.set(node.id, state);
-      const silent = unreachableSince === undefined ? '' : ` (last heard ${Math.round((now - unreachableSince) / 1000)}s ago)`;
+    const transitions = this.lifecycle.note(now, onlyNode);
+    for (const { nodeId, state, silentMs, lostAfterMs } of transitions) {
+      const silent = silentMs === undefined ? '' : ` (last heard ${Math.round(silentMs / 1000)}s ago)`;
       if (state === 'online') {
-        this.onlineSince.set(node.id, now);
-        this.supervisor.healthy(node.id);
-        void this.secrets.nodeOnline(node.id, this.publisher.lastPublished(node.id));
-        void this.event({ kind: 'node-online', node: node.id, message: `node ${node.id} is online` });
+        this.supervisor.healthy(nodeId);
+        this.migrations.nodeOnline(nodeId, now);
+        void this.secrets.nodeOnline(nodeId, this.publisher.lastPublished(nodeId));
+        void this.event({ kind: 'node-online', node: nodeId, message: `node ${nodeId} is online` });
       } else if (state === 'unreachable') {
         void this.event({
           kind: 'node-unreachable',
-          node: node.id,
-          message: `node ${node.id} is unreachable${silent}: its replicas stay assigned to it; they move if it is still away after ${Math.round(node.lostAfterMs / 1000)}s`,
+          node: nodeId,
+          message: `node ${nodeId} is unreachable${silent}: its replicas stay assigned to it; they move if it is still away after ${Math.round(lostAfterMs / 1000)}s`,
         });
       } else {
-        void this.event({ kind: 'node-lost', node: node.id, message: `node ${node.id} is lost${silent}: its replicas start on other matching nodes, if any` });
+        void this.event({ kind: 'node-lost', node: nodeId, message: `node ${nodeId} is lost${silent}: its replicas start on other matching nodes, if any` });
       }
     }
-    return changed;
+    return transitions.length > 0;
   }
 
   private remoteNodeResult(nodeId: string, result: NodeResult): void {
@@ -374,84 +424,19 @@ export class ControlPlane implements ApiHandlers {
     });
   }
 
-  /** Starts (or keeps, or upgrades) the agents of nodes reached over SSH; stops those of nodes removed. */
-  private async ensureRemoteAgents(config: OttoConfig, options: EnsureOptions): Promise<void> {
-    const remoteNodes = config.nodes.filter((n) => !isLocalNode(n));
-    const mqttUrl = remoteMqttUrl(config);
-    if (remoteNodes.length > 0 && !mqttUrl) throw new InfrastructureError('no broker address for remote nodes', 'set mqtt.advertise in otto.yaml');
-    const credentials = Object.fromEntries(remoteNodes.map((n) => [n.id, { username: n.id, password: this.credentials.password(n.id)! }]));
-    const ca = this.tls.broker?.ca;
-    await this.remote.ensure(remoteNodes, { cluster: config.cluster.name, mqttUrl: mqttUrl ?? '', interval: config.metrics.interval, credentials, ...(ca ? { ca } : {}) }, options);
+  /** The running config's nodes changed (a device joined, a node was removed): everything that tracks nodes follows. */
+  private async nodesChanged(): Promise<void> {
+    this.registry.setNodes(this.nodeSettings(this.config), this.heartbeatTimeoutMs);
+    this.lifecycle.track(this.config.nodes.map((n) => n.id));
+    await this.publisher.replan();
   }
 
-  /** Local agents get their node's credential in a 0600 file their command line names by path. */
-  private async ensureLocalAgents(config: OttoConfig): Promise<void> {
-    // The fleet benchmark and test run simulated agents for their (local) nodes: no real agent may start.
-    if (process.env.OTTO_SIMULATED_AGENTS === '1') return;
-    const local = config.nodes.filter(isLocalNode);
-    for (const node of local) {
-      await mkdir(this.workspace.agentStateDir(node.id), { recursive: true });
-      const credentials = { username: node.id, password: this.credentials.password(node.id) };
-      await writeAtomic(this.workspace.agentCredentialsPath(node.id), `${JSON.stringify(credentials)}\n`, 0o600);
-    }
-    await this.supervisor.ensure(local.map((n) => n.id));
+  removeNode(nodeId: string): Promise<{ node: string; removed_at: string }> {
+    return this.access.remove(nodeId);
   }
 
-  // ---- broker identities --------------------------------------------------------------------------
-
-  /** The identity these credentials prove on the embedded broker with this client id, or undefined. */
-  private identify(clientId: string, username: string | undefined, password: string | undefined): BrokerIdentity | undefined {
-    if (!username || password === undefined) return undefined;
-    let identity: BrokerIdentity | undefined;
-    let ownId: string | undefined;
-    if (username === PRIVILEGED_MQTT_USER) {
-      identity = tokenMatches(password, this.token) ? { kind: 'control-plane' } : undefined;
-    } else {
-      const reader = this.config.mqtt.readers.find((r) => r.username === username);
-      if (reader) {
-        identity = tokenMatches(password, reader.password) ? { kind: 'reader', name: username } : undefined;
-      } else {
-        const expected = this.config.nodes.some((n) => n.id === username) ? this.credentials.password(username) : undefined;
-        identity = expected !== undefined && tokenMatches(password, expected) ? { kind: 'node', node: username } : undefined;
-        if (identity) ownId = ownClientId('agent', this.config.cluster.name, username, expected!);
-      }
-    }
-    // A client id it may not use could push another client off the broker.
-    return identity && clientIdAllowed(identity, clientId, ownId) ? identity : undefined;
-  }
-
-  private brokerRefused(kind: RefusalKind, clientId: string, detail: string): void {
-    this.refusals[kind]++;
-    // A client that keeps trying is logged once every 10 s, not at every attempt.
-    const key = `${kind}:${clientId}`;
-    const now = Date.now();
-    if (now - (this.refusalLogged.get(key) ?? 0) < 10_000) return;
-    this.refusalLogged.set(key, now);
-    if (this.refusalLogged.size > 10_000) this.refusalLogged.clear();
-    this.log.warn({ kind, clientId, detail }, 'the broker refused a client');
-  }
-
-  /** A node's credential no longer works: it is forgotten and its connections are closed. */
-  private async revoke(nodeId: string): Promise<void> {
-    await this.credentials.revoke(nodeId);
-    const closed = this.broker?.disconnect((identity) => identity.kind === 'node' && identity.node === nodeId) ?? 0;
-    this.log.info({ node: nodeId, closed }, 'credential revoked');
-  }
-
-  /** A new credential for one node; its agent gets it and reconnects; no other node is touched. */
-  async rotateCredentials(nodeId: string): Promise<{ node: string; rotated_at: string }> {
-    const node = this.config.nodes.find((n) => n.id === nodeId);
-    if (!node) throw new NotFoundError(`no such node: ${nodeId}`, `nodes: ${this.config.nodes.map((n) => n.id).join(', ')}`);
-    await this.credentials.rotate(nodeId);
-    this.broker?.disconnect((identity) => identity.kind === 'node' && identity.node === nodeId);
-    if (isLocalNode(node)) {
-      await this.ensureLocalAgents(this.config);
-      await this.supervisor.restart(nodeId);
-    } else {
-      await this.ensureRemoteAgents(this.config, { waitFirstAttemptMs: 30_000 });
-    }
-    await this.event({ kind: 'credential-rotated', node: nodeId, message: `the broker credential of node ${nodeId} was rotated; its agent reconnected with the new one` });
-    return { node: nodeId, rotated_at: new Date().toISOString() };
+  rotateCredentials(nodeId: string): Promise<{ node: string; rotated_at: string }> {
+    return this.access.rotate(nodeId);
   }
 
   // ---- control loop -------------------------------------------------------------------------------
@@ -478,6 +463,7 @@ export class ControlPlane implements ApiHandlers {
     await this.refreshSecrets();
     await this.publisher.replan();
     this.recordDrift();
+    this.migrations.tick();
     this.stats.reconcile_count++;
     this.stats.reconcile_seconds_sum += (performance.now() - started) / 1000;
   }
@@ -497,29 +483,33 @@ export class ControlPlane implements ApiHandlers {
     }
     if (change.kind !== 'reloaded') return;
     const before = this.config;
+    const beforeFile = this.loaded.config;
     this.loaded = { ...this.loaded, config: change.config, text: change.text, hash: change.hash };
+    await this.credentials.ensurePools(change.config.node_pools.map((p) => p.name));
+    this.access.refresh();
+    this.migrations.configChanged();
     this.secretValues.adoptVerified();
     this.secretsError = null;
     this.configError = null;
-    this.registry.setNodes(this.nodeSettings(change.config), this.heartbeatTimeoutMs);
-    for (const node of change.config.nodes) if (!this.lifecycles.has(node.id)) this.lifecycles.set(node.id, 'unreachable');
+    this.registry.setNodes(this.nodeSettings(this.config), this.heartbeatTimeoutMs);
+    this.lifecycle.track(this.config.nodes.map((n) => n.id));
     // A scale holds only while the config's replicas for the service stay what they were when it was made.
     for (const [name, scale] of Object.entries(this.ledger.data.scales)) {
       const service = change.config.services.find((s) => s.name === name);
       if (!service || service.replicas !== scale.config_replicas) delete this.ledger.data.scales[name];
     }
-    const changedSpecs = this.syncSpecs();
+    const changedSpecs = this.specs.sync();
     await this.ledger.save();
     await writeAtomic(this.workspace.snapshotPath, change.text, 0o600);
     await writeAtomic(this.workspace.hashPath, `${change.hash}\n`);
     await this.credentials.ensure(change.config.nodes.map((n) => n.id));
-    for (const removed of before.nodes.filter((n) => !change.config.nodes.some((m) => m.id === n.id))) await this.revoke(removed.id);
-    await this.ensureLocalAgents(change.config);
+    for (const removed of beforeFile.nodes.filter((n) => !change.config.nodes.some((m) => m.id === n.id))) await this.access.revoke(removed.id);
+    await this.agents.ensureLocal(change.config);
     // SSH provisioning goes on in the background: the control loop never waits for a node.
-    await this.ensureRemoteAgents(change.config, { waitFirstAttemptMs: 0 }).catch((err) => this.log.error({ err: errorMessage(err) }, 'remote agents'));
+    await this.agents.ensureRemote(change.config, { waitFirstAttemptMs: 0 }).catch((err) => this.log.error({ err: errorMessage(err) }, 'remote agents'));
     this.log.info({ hash: change.hash.slice(0, 12) }, 'otto.yaml reloaded');
     await this.event({ kind: 'config-reloaded', message: `config reloaded: ${describeChange(before, change.config)}` });
-    this.enqueueUpdates(changedSpecs);
+    this.specs.enqueueUpdates(changedSpecs);
   }
 
   /** A secret's file or variable changed: the services using it update; one that cannot be read is reported once. */
@@ -539,36 +529,11 @@ export class ControlPlane implements ApiHandlers {
       if (result.kind === 'recovered') await this.event({ kind: 'config-reloaded', message: 'every secret can be read again' });
     }
     if (result.kind !== 'changed') return;
-    const changed = this.syncSpecs();
+    const changed = this.specs.sync();
     const what = [...result.secrets.map((name) => `secret ${name}`), ...(result.registries ? ['a registry credential'] : [])].join(', ');
     this.log.info({ secrets: result.secrets, registries: result.registries }, 'secret values changed');
     await this.event({ kind: 'config-reloaded', message: `${what} changed${changed.length ? `: updating ${changed.join(', ')}` : ''}` });
-    this.enqueueUpdates(changed);
-  }
-
-  /** Spec revisions in line with the config; returns the services whose spec changed. */
-  private syncSpecs(): string[] {
-    const digests = this.secretValues.digests();
-    const services = this.config.services.map((s) => ({ name: s.name, spec: containerSpecOf(s, digests), replicas: this.replicasOf(s) }));
-    const changed = syncSpecs(this.ledger.data.specs, services);
-    if (changed.length) this.ledger.saveSoon();
-    return changed;
-  }
-
-  /** A changed spec rolls out as an update operation; so does one interrupted by a restart (not one on hold). */
-  private enqueueUpdates(changed: string[]): void {
-    for (const service of this.config.services) {
-      const entry = this.ledger.data.specs[service.name];
-      if (!entry || entry.hold || this.queue.hasPendingUpdate(service.name)) continue;
-      if (pendingReplicas(entry, this.replicasOf(service)).length === 0) continue;
-      const why = changed.includes(service.name) ? 'its spec changed in otto.yaml' : 'resuming an update that did not finish';
-      this.queue.enqueue({ kind: 'update', service: service.name, message: `update of ${service.name}: ${why}` });
-    }
-  }
-
-  private replicasOf(service: ServiceConfig): number {
-    const scale = this.ledger.data.scales[service.name];
-    return scale && scale.config_replicas === service.replicas ? scale.replicas : service.replicas;
+    this.specs.enqueueUpdates(changed);
   }
 
   /** Every online node has reported on the last desired state it was sent. */
@@ -583,33 +548,6 @@ export class ControlPlane implements ApiHandlers {
     const { found, cleared } = this.drift.observe(this.view.services());
     for (const d of found) void this.event({ kind: 'drift-found', service: d.service, message: `${d.service}: ${d.running}/${d.desired} replicas running` });
     for (const d of cleared) void this.event({ kind: 'drift-cleared', service: d.service, message: `${d.service}: ${d.running}/${d.desired} replicas running` });
-  }
-
-  // ---- status snapshot: `cluster status` while the control plane is down, and a warm start -----------
-
-  private async saveStatusSnapshot(): Promise<void> {
-    const snapshot = { saved_at: new Date().toISOString(), status: this.status() };
-    await writeAtomic(this.workspace.statusPath, JSON.stringify(snapshot), 0o600).catch((err) => this.log.warn({ err: errorMessage(err) }, 'cannot save the status snapshot'));
-  }
-
-  /** What the previous control plane last knew of each node: shown as stale until the node speaks. */
-  private async seedFromLastStatus(): Promise<void> {
-    const text = await readFile(this.workspace.statusPath, 'utf8').catch(() => undefined);
-    if (!text) return;
-    let status: ClusterStatus;
-    try {
-      status = clusterStatusSchema.parse(JSON.parse(text).status);
-    } catch {
-      return;
-    }
-    for (const node of status.nodes) {
-      const replicas = status.services.flatMap((s) => s.replicas.filter((r) => r.node === node.id));
-      const strip = ({ node: _n, node_state: _s, stale: _st, reported_at: _r, ...replica }: (typeof replicas)[number]) => replica;
-      this.registry.seed(node.id, {
-        lastSeen: node.last_seen ? Date.parse(node.last_seen) : undefined,
-        state: { node_id: node.id, timestamp: node.last_seen ?? status.cluster.started_at, revision: -1, docker: node.docker ?? { reachable: false }, replicas: replicas.map(strip) },
-      });
-    }
   }
 
   // ---- events -------------------------------------------------------------------------------------
@@ -657,6 +595,18 @@ export class ControlPlane implements ApiHandlers {
     return this.queue.enqueue({ kind: 'rollback', service });
   }
 
+  move(service: string, replica: number, to: string): Operation {
+    return this.migrations.move(service, replica, to);
+  }
+
+  rebalance(dryRun: boolean) {
+    return this.migrations.rebalance(dryRun);
+  }
+
+  migrationPlan(): MigrationPlan {
+    return this.migrations.plan();
+  }
+
   operations(): Operation[] {
     return [...this.ledger.data.operations];
   }
@@ -680,22 +630,3 @@ export class ControlPlane implements ApiHandlers {
   }
 }
 
-function describeOperation(op: Operation): string {
-  return op.kind === 'scale' ? `scale ${op.service}=${op.replicas}` : `${op.kind} ${op.service}`;
-}
-
-function describeChange(before: OttoConfig, after: OttoConfig): string {
-  const names = (c: OttoConfig) => new Set(c.services.map((s) => s.name));
-  const added = [...names(after)].filter((n) => !names(before).has(n));
-  const removed = [...names(before)].filter((n) => !names(after).has(n));
-  const changed = after.services
-    .filter((s) => names(before).has(s.name))
-    .filter((s) => JSON.stringify(s) !== JSON.stringify(before.services.find((b) => b.name === s.name)))
-    .map((s) => s.name);
-  const parts = [
-    added.length ? `added ${added.join(', ')}` : '',
-    removed.length ? `removed ${removed.join(', ')}` : '',
-    changed.length ? `changed ${changed.join(', ')}` : '',
-  ].filter(Boolean);
-  return parts.join('; ') || 'no service changed';
-}

@@ -61,6 +61,13 @@ const ledgerSchema = z.object({
   desired_revisions: z.record(z.string(), z.number().int()).default({}),
   /** Replicas moved off a lost node, until that node hands its copy over (handover.ts). */
   moves: z.array(z.object({ key: z.string(), from: z.string(), to: z.string(), at: z.string() })).default([]),
+  /**
+   * Migrations under way (start-first across nodes): the replica is assigned to `to` and its copy on `from`
+   * is held, serving, until the one on `to` is ready (migration-runner.ts).
+   */
+  migrations: z.array(z.object({ key: z.string(), from: z.string(), to: z.string(), at: z.string(), operation: z.string() })).default([]),
+  /** The last move (or NFR restart) of each replica: the migration cooldown counts from it. */
+  last_moves: z.record(z.string(), z.object({ at: z.string(), failed_to: z.string().optional() })).default({}),
 });
 export type LedgerData = z.infer<typeof ledgerSchema>;
 
@@ -75,6 +82,8 @@ const empty = (): LedgerData => ({
   specs: {},
   desired_revisions: {},
   moves: [],
+  migrations: [],
+  last_moves: {},
 });
 
 export interface LedgerOptions {
@@ -197,6 +206,9 @@ export class Ledger {
   }
 
   private trim(): void {
+    // A cooldown is at most 24 h (a duration's bound): older moves no longer matter.
+    const dayAgo = Date.now() - 24 * 3_600_000;
+    for (const [key, move] of Object.entries(this.data.last_moves)) if (Date.parse(move.at) < dayAgo) delete this.data.last_moves[key];
     this.data.operations = this.data.operations.slice(-MAX_OPERATIONS);
     const live = this.data.replicas.filter((r) => !r.removed);
     const removed = this.data.replicas.filter((r) => r.removed);

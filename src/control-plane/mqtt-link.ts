@@ -33,6 +33,8 @@ export interface InboxHandlers {
   accepted(nodeId: string): void;
   /** The connection is back after a loss (the broker may have forgotten retained messages). */
   reconnected(): void;
+  /** A device asks to join through a pool (otto/join/<pool>/<request>). */
+  joinRequest(pool: string, payload: Buffer): void;
 }
 
 export interface MqttLinkOptions {
@@ -120,7 +122,28 @@ export class MqttLink {
     }
   }
 
+  /** QoS 1, not retained (a join reply, a secret): with the same deadline as desired states. */
+  async publish(topic: string, payload: string): Promise<void> {
+    const client = this.client;
+    if (!client) throw new InfrastructureError('not connected to MQTT');
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new InfrastructureError(`broker did not acknowledge within ${PUBLISH_DEADLINE_MS / 1000}s`)), PUBLISH_DEADLINE_MS);
+    });
+    try {
+      await Promise.race([client.publishAsync(topic, payload, { qos: 1, retain: false }), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private onMessage(topic: string, payload: Buffer): void {
+    // Most messages are node reports: the join pattern is tried only on join topics.
+    const join = topic.startsWith('otto/join/') ? /^otto\/join\/([^/]+)\/[^/]+$/.exec(topic) : null;
+    if (join) {
+      this.counters.messages_received++;
+      return this.options.handlers.joinRequest(join[1]!, payload);
+    }
     const parsed = parseTopic(topic);
     if (!parsed) return;
     this.counters.messages_received++;

@@ -12,6 +12,10 @@ import type { Operation, ReplicaView } from '../http/schemas.js';
 import type { Logger } from '../log.js';
 import { updateOrderOf } from './desired-state.js';
 import type { Ledger } from './ledger.js';
+import { runMigration, type MigrationHost } from './migration-runner.js';
+import { OperationFailed } from './operation-failed.js';
+
+export { OperationFailed };
 import { currentRevision, pendingReplicas, rollBack } from './spec-revisions.js';
 
 export interface ReplicaProgress extends ReplicaView {
@@ -19,7 +23,7 @@ export interface ReplicaProgress extends ReplicaView {
   expected_hash: string;
 }
 
-export interface OperationHost {
+export interface OperationHost extends MigrationHost {
   ledger: Ledger;
   log: Logger;
   service(name: string): ServiceConfig | undefined;
@@ -38,7 +42,6 @@ export interface OperationHost {
   changed(operation: Operation): void;
 }
 
-export class OperationFailed extends Error {}
 
 type Update = (fields: Partial<Operation>) => void;
 type Result = Partial<Operation>;
@@ -63,6 +66,8 @@ function settingsOf(service: ServiceConfig): UpdateSettings {
 }
 
 export async function runOperation(op: Operation, host: OperationHost, update: Update, stopped: () => boolean): Promise<Result> {
+  // A migrate may move replicas of several services: each move checks its own.
+  if (op.kind === 'migrate') return runMigration(op, host, update, stopped);
   const service = host.service(op.service);
   if (!service) throw new OperationFailed(`service "${op.service}" is no longer in the config`);
   const runner = new Runner(host, service, update, stopped);
@@ -71,7 +76,7 @@ export async function runOperation(op: Operation, host: OperationHost, update: U
       return runner.scale(op.replicas ?? 0);
     case 'restart':
     case 'rolling-restart':
-      return runner.restart(op.kind === 'rolling-restart');
+      return runner.restart(op.kind === 'rolling-restart', op.replica);
     case 'update':
     case 'rollback':
       return runner.converge(op.kind);
@@ -111,10 +116,10 @@ class Runner {
     return { state: 'succeeded', progress: { done: total, total }, message: `${name} scaled from ${from} to ${target}` };
   }
 
-  async restart(rolling: boolean): Promise<Result> {
+  async restart(rolling: boolean, only?: number): Promise<Result> {
     const { host, name } = this;
-    const indexes = host.replicas(name).map((r) => r.replica).sort((a, b) => a - b);
-    if (indexes.length === 0) return { state: 'noop', message: `${name} has no replicas to restart` };
+    const indexes = host.replicas(name).map((r) => r.replica).filter((r) => only === undefined || r === only).sort((a, b) => a - b);
+    if (indexes.length === 0) return { state: 'noop', message: only === undefined ? `${name} has no replicas to restart` : `${name} has no replica ${only}` };
     const settings = settingsOf(this.service);
     const batches = rolling ? chunk(indexes, settings.parallelism) : [indexes];
     const generations = (host.ledger.data.generations[name] ??= {});
@@ -146,7 +151,7 @@ class Runner {
       this.update({ progress: { done, total }, message: `restarted ${done}/${total}` });
       if (rolling && i < batches.length - 1 && settings.delayMs > 0) await sleep(settings.delayMs);
     }
-    return { state: 'succeeded', message: `${rolling ? 'rolling ' : ''}restart of ${name} done: ${total}/${total}` };
+    return { state: 'succeeded', message: `${rolling ? 'rolling ' : ''}restart of ${only === undefined ? name : `${name}#${only}`} done: ${total}/${total}` };
   }
 
   /** Moves every replica to the service's current spec revision (an update), or first back to the previous one (a rollback). */

@@ -16,10 +16,16 @@ export class OperationQueue {
 
   constructor(private readonly host: OperationHost) {}
 
-  /** Operations interrupted by a stop or a crash are failed; accepted but unstarted ones run now. */
+  /**
+   * Operations interrupted by a stop or a crash are failed, but a migrate goes on where it was (its moves
+   * hold copies that must end one way or the other); accepted but unstarted ones run now.
+   */
   resume(): void {
     for (const op of this.host.ledger.data.operations) {
-      if (op.state === 'running') {
+      if (op.state === 'running' && op.kind === 'migrate') {
+        Object.assign(op, { state: 'queued', message: 'resumed after a control-plane restart' });
+        this.host.changed(op);
+      } else if (op.state === 'running') {
         Object.assign(op, { state: 'failed', finished_at: new Date().toISOString(), message: 'interrupted: the control plane stopped during the operation' });
         this.host.changed(op);
       }
@@ -50,7 +56,17 @@ export class OperationQueue {
     return this.host.ledger.data.operations.some((op) => op.service === service && op.kind === 'update' && (op.state === 'queued' || op.state === 'running'));
   }
 
-  enqueue(request: Pick<Operation, 'kind' | 'service' | 'replicas' | 'message'>): Operation {
+  /** Replicas a queued or running migrate moves (not yet done or failed). */
+  movesUnderWay(): Map<string, { from: string; to: string }> {
+    const moving = new Map<string, { from: string; to: string }>();
+    for (const op of this.host.ledger.data.operations) {
+      if (op.kind !== 'migrate' || (op.state !== 'queued' && op.state !== 'running')) continue;
+      for (const m of op.moves ?? []) if (m.state === 'pending' || m.state === 'starting') moving.set(`${m.service}#${m.replica}`, { from: m.from, to: m.to });
+    }
+    return moving;
+  }
+
+  enqueue(request: Pick<Operation, 'kind' | 'service' | 'replicas' | 'replica' | 'moves' | 'message'>): Operation {
     const op: Operation = { id: randomUUID().slice(0, 8), state: 'queued', requested_at: new Date().toISOString(), ...request };
     this.host.ledger.data.operations.push(op);
     this.host.ledger.saveSoon();

@@ -99,7 +99,7 @@ export interface PlacementInput {
 export const replicaKey = (service: string, replica: number) => `${service}#${replica}`;
 
 /** Host ports (ip/port/protocol) a service binds; two replicas binding one cannot share a node. */
-function hostPorts(service: ServiceConfig): string[] {
+export function hostPorts(service: ServiceConfig): string[] {
   return service.ports.map((spec) => {
     try {
       const p = parsePortSpec(spec);

@@ -5,7 +5,7 @@
  */
 import type { ServiceConfig } from '../config/schema.js';
 import type { ReplicaState } from '../protocol/messages.js';
-import type { ReplicaView, ServiceView } from '../http/schemas.js';
+import type { ReplicaView, ServiceView, ViolationView } from '../http/schemas.js';
 import type { ServiceSpecs } from './ledger.js';
 import type { NodeLifecycle } from './node-lifecycle.js';
 import type { Placement } from './placement.js';
@@ -16,6 +16,9 @@ export interface ServiceViewFacts {
   nodeState: (nodeId: string) => NodeLifecycle;
   replicaName: (replica: number) => string;
   specs?: ServiceSpecs;
+  /** A move under way of the replica: its copy on `from` serves until the one on `to` runs. */
+  migration?: (replica: number) => { from: string; to: string } | undefined;
+  violations?: ViolationView[];
 }
 
 const isUp = (r: ReplicaView) => r.state === 'running' && r.health !== 'unhealthy';
@@ -26,8 +29,18 @@ export function serviceView(service: ServiceConfig, placement: Placement, facts:
     const name = facts.replicaName(replica);
     const nodeState = facts.nodeState(nodeId);
     const known = facts.reported(nodeId, name);
+    const migration = facts.migration?.(replica);
+    if (migration && known?.state.state !== 'running') {
+      // The replica still serves from where it is moving away: shown there, with where it goes.
+      const source = facts.reported(migration.from, name);
+      const sourceState = facts.nodeState(migration.from);
+      if (source) {
+        const at = source.at === undefined ? null : new Date(source.at).toISOString();
+        return { ...source.state, node: migration.from, node_state: sourceState, stale: sourceState !== 'online', reported_at: at, migrating_to: migration.to };
+      }
+    }
     const reportedAt = known?.at === undefined ? null : new Date(known.at).toISOString();
-    if (known) return { ...known.state, node: nodeId, node_state: nodeState, stale: nodeState !== 'online', reported_at: reportedAt };
+    if (known) return { ...known.state, node: nodeId, node_state: nodeState, stale: nodeState !== 'online', reported_at: reportedAt, ...(migration ? { migrating_to: migration.to } : {}) };
     return {
       service: service.name,
       replica,
@@ -63,6 +76,7 @@ export function serviceView(service: ServiceConfig, placement: Placement, facts:
     ports: service.ports.map(String),
     replicas,
     errors,
+    violations: facts.violations ?? [],
   };
 }
 

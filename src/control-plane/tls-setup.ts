@@ -48,7 +48,8 @@ export async function servedTls(config: OttoConfig, tlsDir: string): Promise<Ser
             cert: files.cert ? await readPem(files.cert, 'mqtt.tls.cert') : '',
             key: files.key ? await readPem(files.key, 'mqtt.tls.key') : '',
           }
-        : { ca: own!.ca, cert: own!.cert, key: own!.key };
+        : // The chain up to the CA: a device that joins reads the CA from the handshake and checks its fingerprint.
+          { ca: own!.ca, cert: `${own!.cert.trimEnd()}\n${own!.ca}`, key: own!.key };
   }
   if (http.tls) {
     const files = config.http.tls;

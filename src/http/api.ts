@@ -104,6 +104,7 @@ function implementations(handlers: ApiHandlers): Implementations {
       return samples;
     },
     rotateCredentials: ({ params }) => handlers.rotateCredentials(params.id),
+    removeNode: ({ params }) => handlers.removeNode(params.id),
     services: () => handlers.status().services,
     service: ({ params }) => service(params.name),
     scale: ({ params, body }) => {
@@ -117,6 +118,15 @@ function implementations(handlers: ApiHandlers): Implementations {
     rollback: ({ params }) => {
       service(params.name);
       return handlers.rollback(params.name);
+    },
+    move: ({ params, body }) => {
+      service(params.name);
+      return handlers.move(params.name, body.replica, body.to);
+    },
+    plan: () => handlers.migrationPlan(),
+    rebalance: ({ body }) => {
+      const { operation, moves } = handlers.rebalance(body.dry_run);
+      return { operation, moves: moves.map((m) => ({ action: 'move' as const, service: m.service, replica: m.replica, from: m.from, to: m.to, reason: m.reason })) };
     },
     operations: () => handlers.operations(),
     events: ({ query }) => handlers.events(query.after === undefined ? undefined : Number(query.after)),

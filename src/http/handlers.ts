@@ -5,7 +5,7 @@
  * before it is sent, and an answer that does not match is a 500 naming the field (a bug to fix here).
  */
 import type { NodeMetrics } from '../protocol/messages.js';
-import type { ClusterEvent, ClusterStatus, LiveEvent, Operation, Rotation } from './schemas.js';
+import type { ClusterEvent, ClusterStatus, LiveEvent, MigrationPlan, Operation, Removal, Rotation } from './schemas.js';
 
 /** GET /metrics: cumulative since the control plane started. */
 export interface ControlPlaneCounters {
@@ -31,6 +31,14 @@ export interface ApiHandlers {
   rollback(service: string): Operation;
   /** POST /api/v1/nodes/{id}/rotate-credentials: the one handler that does I/O (it waits for the node's agent). NotFoundError -> 404. */
   rotateCredentials(nodeId: string): Promise<Rotation>;
+  /** POST /api/v1/nodes/{id}/remove: a node that joined through a pool. NotFoundError -> 404, UsageError (declared in otto.yaml) -> 400. */
+  removeNode(nodeId: string): Promise<Removal>;
+  /** POST .../move (202): a migrate operation of one replica. NotFoundError -> 404 (service, node), UsageError (cannot go there) -> 400. */
+  move(service: string, replica: number, to: string): Operation;
+  /** POST /api/v1/rebalance: the moves that spread replicas evenly; queued as one migrate operation unless `dryRun`. */
+  rebalance(dryRun: boolean): { operation: Operation | null; moves: { service: string; replica: number; from: string; to: string; reason: string }[] };
+  /** GET /api/v1/plan: what NFR violations and balance call for now, without acting. */
+  migrationPlan(): MigrationPlan;
   /** GET /api/v1/operations: the ledger, oldest first. */
   operations(): Operation[];
   /** GET /api/v1/events?after= and the SSE replay for Last-Event-ID: events with id > afterId, oldest first. */

@@ -14,17 +14,24 @@ import {
   clusterStatusSchema,
   errorSchema,
   healthSchema,
+  migrationPlanSchema,
+  moveRequestSchema,
+  moveSchema,
   nodeListSchema,
   nodeMetricsListSchema,
   nodeViewSchema,
   operationListSchema,
   operationSchema,
+  rebalanceRequestSchema,
+  rebalanceResultSchema,
   replicaViewSchema,
   restartRequestSchema,
+  removalSchema,
   rotationSchema,
   scaleRequestSchema,
   serviceListSchema,
   serviceViewSchema,
+  violationViewSchema,
 } from './schemas.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -38,10 +45,15 @@ const responseComponents: Array<[z.ZodType, string]> = [
   [serviceViewSchema, 'ServiceView'],
   [replicaViewSchema, 'ReplicaView'],
   [operationSchema, 'Operation'],
+  [moveSchema, 'Move'],
+  [violationViewSchema, 'Violation'],
+  [migrationPlanSchema, 'MigrationPlan'],
+  [rebalanceResultSchema, 'RebalanceResult'],
   [clusterEventSchema, 'ClusterEvent'],
   [errorSchema, 'Error'],
   [healthSchema, 'Health'],
   [rotationSchema, 'CredentialRotation'],
+  [removalSchema, 'NodeRemoval'],
   [nodeListSchema, 'NodeList'],
   [nodeMetricsListSchema, 'NodeMetricsList'],
   [serviceListSchema, 'ServiceList'],
@@ -51,6 +63,8 @@ const responseComponents: Array<[z.ZodType, string]> = [
 const requestComponents: Array<[z.ZodType, string]> = [
   [scaleRequestSchema, 'ScaleRequest'],
   [restartRequestSchema, 'RestartRequest'],
+  [moveRequestSchema, 'MoveRequest'],
+  [rebalanceRequestSchema, 'RebalanceRequest'],
 ];
 
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });

@@ -92,6 +92,12 @@ export function prometheusText(status: ClusterStatus, counters: ControlPlaneCoun
   out.family('otto_service_replicas_desired', 'gauge', 'Replicas the service should run.', status.services.map((s) => [{ service: s.name }, s.desired]));
   out.family('otto_service_replicas_running', 'gauge', 'Replicas of the service that run.', status.services.map((s) => [{ service: s.name }, s.running]));
   out.family('otto_service_healthy', 'gauge', 'Whether every replica of the service is healthy or has no healthcheck (1) or not (0).', status.services.map((s) => [{ service: s.name }, s.health === 'healthy' || s.health === 'none' ? 1 : 0]));
+  out.family(
+    'otto_nfr_violation',
+    'gauge',
+    'An NFR rule the replica violates now (1; the series is absent otherwise). Labels: service, replica, node, rule as written.',
+    status.services.flatMap((s) => s.violations.map((v) => [{ service: s.name, replica: v.replica, node: v.node, rule: v.rule }, 1] as [Labels, number])),
+  );
   out.family('otto_drift_services', 'gauge', 'Services whose running replicas differ from the desired ones.', [[{}, status.drift.length]]);
   out.family('otto_operation_running', 'gauge', 'Whether an operation is under way (1) or not (0).', [[{}, status.operation ? 1 : 0]]);
   out.family('otto_operation_queue_length', 'gauge', 'Operations waiting behind the one under way.', [[{}, status.queue.length]]);

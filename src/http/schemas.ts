@@ -36,8 +36,24 @@ export const replicaViewSchema = replicaStateSchema.extend({
   stale: z.boolean(),
   /** When the node last reported on this replica. */
   reported_at: z.string().nullable(),
+  /** A move under way: the replica starts on this node while its copy on `node` keeps serving. */
+  migrating_to: z.string().optional(),
 });
 export type ReplicaView = z.infer<typeof replicaViewSchema>;
+
+/** An NFR rule a replica violates now (see `nfr` in otto.yaml). */
+export const violationViewSchema = z.object({
+  replica: z.number().int(),
+  node: z.string(),
+  rule: z.string(),
+  metric: z.string(),
+  threshold: z.number(),
+  since: z.string().describe('when the requirement started to fail (the start of the window that made it a violation)'),
+  value: z.number().describe('the latest sample'),
+  failing: z.boolean().describe('the latest sample still fails the requirement (false: back inside, not cleared yet)'),
+  action: z.enum(['migrate', 'restart', 'alert']),
+});
+export type ViolationView = z.infer<typeof violationViewSchema>;
 
 export const serviceViewSchema = z.object({
   name: z.string(),
@@ -56,15 +72,30 @@ export const serviceViewSchema = z.object({
   ports: z.array(z.string()),
   replicas: z.array(replicaViewSchema),
   errors: z.array(z.string()),
+  violations: z.array(violationViewSchema).default([]),
 });
 export type ServiceView = z.infer<typeof serviceViewSchema>;
 
 /** A mutating operation on a service: queued, run one at a time in FIFO order, kept in the ledger. */
+/** One replica moved by a migrate operation: started on `to`, then its copy on `from` stopped. */
+export const moveSchema = z.object({
+  service: z.string(),
+  replica: z.number().int(),
+  from: z.string(),
+  to: z.string(),
+  reason: z.string(),
+  state: z.enum(['pending', 'starting', 'done', 'failed']),
+  message: z.string().optional(),
+});
+export type MoveView = z.infer<typeof moveSchema>;
+
 export const operationSchema = z.object({
   id: z.string(),
-  kind: z.enum(['scale', 'restart', 'rolling-restart', 'update', 'rollback']),
-  service: z.string(),
+  kind: z.enum(['scale', 'restart', 'rolling-restart', 'update', 'rollback', 'migrate']),
+  service: z.string().describe('the service; for a migrate, the services it moves, comma-separated'),
   replicas: z.number().int().optional().describe('target of a scale'),
+  replica: z.number().int().optional().describe('a restart of this replica only (an NFR action)'),
+  moves: z.array(moveSchema).optional().describe('the moves of a migrate'),
   state: z.enum(['queued', 'running', 'succeeded', 'failed', 'paused', 'rolled-back', 'noop']),
   requested_at: z.string(),
   started_at: z.string().optional(),
@@ -110,7 +141,15 @@ export const clusterEventSchema = z.object({
     'remote-agent-ok',
     'remote-agent-failed',
     'credential-rotated',
+    'node-joined',
+    'node-removed',
     'replica-died',
+    'nfr-violated',
+    'nfr-cleared',
+    'migration-advised',
+    'migration-blocked',
+    'replica-migrated',
+    'migration-failed',
     'replica-healed',
     'drift-found',
     'drift-cleared',
@@ -132,6 +171,31 @@ export type ClusterEvent = z.infer<typeof clusterEventSchema>;
 
 export const scaleRequestSchema = z.strictObject({ replicas: z.number().int().min(0).max(MAX_REPLICAS) });
 export const restartRequestSchema = z.strictObject({ rolling: z.boolean().default(false) });
+export const moveRequestSchema = z.strictObject({
+  replica: z.number().int().min(1).max(MAX_REPLICAS).describe('the replica to move (1, 2, ...)'),
+  to: z.string().min(1).describe('the node it moves to'),
+});
+export const rebalanceRequestSchema = z.strictObject({ dry_run: z.boolean().default(false).describe('only say what would move') });
+
+/** What the control plane would do now about NFR violations and balance (`otto cluster plan`), without doing it. */
+export const plannedMoveSchema = z.object({
+  action: z.enum(['move', 'restart', 'blocked', 'wait']),
+  service: z.string(),
+  replica: z.number().int(),
+  from: z.string(),
+  to: z.string().optional(),
+  reason: z.string(),
+});
+export const migrationPlanSchema = z.object({
+  mode: z.enum(['auto', 'advise']),
+  strategy: z.enum(['least-loaded', 'spread']),
+  violations: z.array(violationViewSchema.extend({ service: z.string() })),
+  nfr: z.array(plannedMoveSchema).describe('what the violations call for'),
+  rebalance: z.array(plannedMoveSchema).describe('what `otto cluster rebalance` would move'),
+});
+export type MigrationPlan = z.infer<typeof migrationPlanSchema>;
+/** A rebalance: the operation queued, or (a dry run, or nothing to move) the moves it would make. */
+export const rebalanceResultSchema = z.object({ operation: operationSchema.nullable(), moves: z.array(plannedMoveSchema) });
 
 /** What the server-sent event stream carries; `type` is the SSE event name. */
 export type LiveEvent =
@@ -152,6 +216,9 @@ export const healthSchema = z.object({ ok: z.literal(true) });
 
 export const rotationSchema = z.object({ node: z.string(), rotated_at: z.string() });
 export type Rotation = z.infer<typeof rotationSchema>;
+
+export const removalSchema = z.object({ node: z.string(), removed_at: z.string() });
+export type Removal = z.infer<typeof removalSchema>;
 
 export const nodeListSchema = z.array(nodeViewSchema);
 export const nodeMetricsListSchema = z.array(nodeMetricsSchema);

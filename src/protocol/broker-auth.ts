@@ -10,14 +10,22 @@ import { TOPIC_ROOT } from './topics.js';
 
 export const PRIVILEGED_MQTT_USER = 'otto-control-plane';
 
-export type BrokerIdentity = { kind: 'control-plane' } | { kind: 'node'; node: string } | { kind: 'reader'; name: string };
+export type BrokerIdentity =
+  | { kind: 'control-plane' }
+  | { kind: 'node'; node: string }
+  | { kind: 'reader'; name: string }
+  /** A device holding a pool's bootstrap token, before it has a credential of its own: it may only ask to join. */
+  | { kind: 'pool'; pool: string };
+
+/** The username a pool's bootstrap token logs in with. */
+export const poolUsername = (pool: string) => `otto-pool-${pool}`;
 
 /** What a node publishes under its own prefix; `+` stands for one level (a logs request id). */
 const NODE_PUBLISHES = ['metrics/node', 'metrics/containers', 'status', 'state', 'logs/stream/+'];
 /** What a node receives: only from the control plane. */
 const NODE_SUBSCRIBES = ['desired', 'logs/request', 'logs/control', 'secrets'];
 /** What the control plane sends to nodes. */
-const CONTROL_PLANE_PUBLISHES = NODE_SUBSCRIBES.map((suffix) => `${TOPIC_ROOT}/+/${suffix}`);
+const CONTROL_PLANE_PUBLISHES = [...NODE_SUBSCRIBES.map((suffix) => `${TOPIC_ROOT}/+/${suffix}`), 'otto/join/+/+/reply'];
 const READER_SUBSCRIBES = [`${TOPIC_ROOT}/+/metrics/#`, `${TOPIC_ROOT}/+/status`];
 
 /** Topic filters the identity may publish to (MQTT wildcards). */
@@ -29,6 +37,8 @@ export function publishFilters(identity: BrokerIdentity): string[] {
       return NODE_PUBLISHES.map((suffix) => `${TOPIC_ROOT}/${identity.node}/${suffix}`);
     case 'reader':
       return [];
+    case 'pool':
+      return [`otto/join/${identity.pool}/+`];
   }
 }
 
@@ -41,6 +51,8 @@ export function subscribeFilters(identity: BrokerIdentity): string[] {
       return NODE_SUBSCRIBES.map((suffix) => `${TOPIC_ROOT}/${identity.node}/${suffix}`);
     case 'reader':
       return READER_SUBSCRIBES;
+    case 'pool':
+      return [`otto/join/${identity.pool}/+/reply`];
   }
 }
 
@@ -66,6 +78,8 @@ export function mayPublish(identity: BrokerIdentity, topic: string): boolean {
 
 /** A subscription the identity may make: every topic it could match must be one the identity may read. */
 export function maySubscribe(identity: BrokerIdentity, filter: string): boolean {
+  // A pool member reads the answer to its own request only, never a wildcard over everyone's.
+  if (identity.kind === 'pool' && (filter.includes('+') || filter.includes('#'))) return false;
   return subscribeFilters(identity).some((pattern) => covers(pattern, filter));
 }
 
@@ -103,7 +117,7 @@ export function controlPlaneCredentials(token: string): { username: string; pass
  * plane and each reader, and `pattern` lines (%u is the username, the node id) for nodes. Mosquitto applies
  * pattern lines to every user, so each `user` section first denies the node prefix of its own name.
  */
-export function mosquittoAcl(readers: string[]): string {
+export function mosquittoAcl(readers: string[], pools: string[] = []): string {
   const lines = ['# Written by `otto config mosquitto`: the rules of src/protocol/broker-auth.ts.', ''];
   // Mosquitto applies `pattern` lines to every user: a deny line (checked first) keeps the control plane
   // and readers from the node prefix their own name would give them.
@@ -113,6 +127,12 @@ export function mosquittoAcl(readers: string[]): string {
   for (const name of readers) {
     lines.push('', `user ${name}`, `topic deny ${TOPIC_ROOT}/${name}/#`);
     for (const filter of subscribeFilters({ kind: 'reader', name })) lines.push(`topic read ${filter}`);
+  }
+  for (const pool of pools) {
+    const name = poolUsername(pool);
+    lines.push('', `user ${name}`, `topic deny ${TOPIC_ROOT}/${name}/#`);
+    for (const filter of publishFilters({ kind: 'pool', pool })) lines.push(`topic write ${filter}`);
+    for (const filter of subscribeFilters({ kind: 'pool', pool })) lines.push(`topic read ${filter}`);
   }
   lines.push('', '# Every node: its own prefix only (%u is its username, the node id).');
   for (const filter of publishFilters({ kind: 'node', node: '%u' })) lines.push(`pattern write ${filter}`);

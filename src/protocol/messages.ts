@@ -20,6 +20,8 @@ export const nodeMetricsSchema = z.object({
   disk_total_gb: z.number().min(0),
   network_bytes_sent: z.number().int().min(0),
   network_bytes_recv: z.number().int().min(0),
+  /** Otto's addition: the node's cores, to weigh a container's CPU (100 % = one core) on the node's (100 % = all). */
+  cpu_count: z.number().int().min(1).optional(),
 });
 export type NodeMetrics = z.infer<typeof nodeMetricsSchema>;
 
@@ -241,3 +243,27 @@ export function decode<T>(schema: z.ZodType<T>, payload: Buffer | string): Decod
 export function encode(message: unknown): string {
   return JSON.stringify(message);
 }
+
+/** A device asks to join through a node pool (it holds the pool's bootstrap token). */
+export const joinRequestSchema = z.object({
+  request_id: z.string().regex(/^[\w-]{16,64}$/),
+  /** The id it asks for (`--node-id`); by default one is made from its hostname. */
+  node_id: z.string().max(63).optional(),
+  hostname: z.string().min(1).max(253),
+  arch: z.string().max(32).optional(),
+  platform: z.string().max(32).optional(),
+  /** X25519 public key (SPKI, base64): the credential comes back sealed for it (security/join-seal.ts). */
+  public_key: z.string().min(40).max(200),
+});
+export type JoinRequest = z.infer<typeof joinRequestSchema>;
+
+export const joinReplySchema = z.object({
+  request_id: z.string(),
+  cluster: z.string(),
+  ok: z.boolean(),
+  node_id: z.string().optional(),
+  error: z.string().optional(),
+  /** The node's password, sealed for the requester's key. */
+  credential: z.object({ public_key: z.string(), iv: z.string(), ciphertext: z.string(), tag: z.string() }).optional(),
+});
+export type JoinReply = z.infer<typeof joinReplySchema>;

@@ -18,6 +18,9 @@ export const topics = {
   logsControl: (nodeId: string) => `${TOPIC_ROOT}/${nodeId}/logs/control`,
   /** The agent streams the lines of one request here: under its own prefix, the only place it may publish. */
   logsStream: (nodeId: string, requestId: string) => `${TOPIC_ROOT}/${nodeId}/logs/stream/${requestId}`,
+  /** A device asks to join through a pool (published by the pool's identity); the answer comes on joinReply. */
+  joinRequest: (pool: string, requestId: string) => `otto/join/${pool}/${requestId}`,
+  joinReply: (pool: string, requestId: string) => `otto/join/${pool}/${requestId}/reply`,
   /** Values of secrets and registry credentials for this node only; QoS 1, never retained. */
   secrets: (nodeId: string) => `${TOPIC_ROOT}/${nodeId}/secrets`,
 } as const;
@@ -28,6 +31,7 @@ export const controlPlaneSubscriptions = [
   `${TOPIC_ROOT}/+/metrics/containers`,
   `${TOPIC_ROOT}/+/status`,
   `${TOPIC_ROOT}/+/state`,
+  'otto/join/+/+',
 ];
 
 export type TopicKind = 'nodeMetrics' | 'containerMetrics' | 'status' | 'desired' | 'state';

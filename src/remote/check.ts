@@ -14,7 +14,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { arch as localArch } from 'node:os';
 import { join } from 'node:path';
-import { isLocalNode } from '../config/nodes.js';
+import { isLocalNode, nodeKind } from '../config/nodes.js';
 import type { NodeConfig, OttoConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { Credentials } from '../security/credentials.js';
@@ -284,6 +284,8 @@ export async function runClusterCheck(options: CheckOptions): Promise<CheckRepor
   try {
     const nodes = await Promise.all(
       config.nodes.map((node) => {
+        // A node that dials in is not reached from here: its agent says how it is when it joins.
+        if (nodeKind(node) === 'joined') return { node: node.id, local: false, target: 'joins by itself', checks: { ...blank(), ssh: skip('joins') } } as NodeCheck;
         const local = isLocalNode(node);
         const transport = brokerTransport(config);
         const localUrl = brokerUrl(config.mqtt.host, transport.port, transport.tls);

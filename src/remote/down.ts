@@ -5,7 +5,7 @@
  * the uploaded probe program, so the node needs no docker CLI. Works with or without a control plane. The
  * nodes are done in parallel; one that cannot be reached does not keep the others from being cleaned.
  */
-import { isLocalNode } from '../config/nodes.js';
+import { isSshNode } from '../config/nodes.js';
 import type { NodeConfig, OttoConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -38,7 +38,7 @@ const NO_BUNDLE: AgentBundle = { version: OTTO_VERSION, path: '', sha256: '', id
 export async function removeRemoteContainers(config: OttoConfig, options: RemoveRemoteOptions): Promise<RemoteRemoval> {
   const knownHosts = options.knownHosts ?? KnownHosts.forWorkspace(options.workspaceDir);
   const result: RemoteRemoval = { removed: [], failed: [], agentsStopped: [] };
-  const remote = config.nodes.filter((node) => !isLocalNode(node));
+  const remote = config.nodes.filter(isSshNode);
   await Promise.all(remote.map((node) => removeOn(node, config.cluster.name, knownHosts, options, result)));
   result.removed.sort((a, b) => a.node.localeCompare(b.node));
   result.failed.sort((a, b) => a.node.localeCompare(b.node));

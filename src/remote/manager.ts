@@ -10,14 +10,14 @@
  * of one node's agent runs in that node's queue, after the previous one finished, so that an agent is
  * never started twice at once; a stop cuts short a start still connecting and runs right after it.
  */
-import { isLocalNode } from '../config/nodes.js';
+import { isSshNode } from '../config/nodes.js';
 import type { NodeConfig, OttoConfig } from '../config/schema.js';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { OTTO_VERSION } from '../version.js';
 import { KnownHosts } from './known-hosts.js';
 import { redactUrl, withCredentials } from './mqtt-address.js';
-import { RemoteAgent, localAgentBundle, type AgentBundle, type NodeFacts, type StartAction } from './remote-agent.js';
+import { RemoteAgent, localAgentBundle, type AgentBundle, type NodeFacts, type RemoteAgentSettings, type StartAction } from './remote-agent.js';
 import { SerialQueues } from './serial-queue.js';
 import { SshConnection, SshError, type ConnectOptions, type SshTarget } from './ssh-connection.js';
 
@@ -119,12 +119,19 @@ export async function stopRemoteAgents(
   log: Logger,
 ): Promise<{ stopped: string[]; failed: { node: string; error: string }[] }> {
   const manager = new RemoteAgentManager({ workspaceDir, log });
-  const remote = config.nodes.filter((node) => !isLocalNode(node));
+  const remote = config.nodes.filter(isSshNode);
   return manager.stopNodes(remote, config.cluster.name);
 }
 
+/** What one remote node's agent is started with: the cluster's settings with the node's own credential. */
+export function agentSettingsFor(settings: RemoteSettings, node: NodeConfig): RemoteAgentSettings {
+  const mqttUrl = withCredentials(settings.mqttUrl, settings.credentials?.[node.id]);
+  return { cluster: settings.cluster, mqttUrl, interval: settings.interval, dockerUrl: node.docker_url, ...(settings.ca ? { ca: settings.ca } : {}) };
+}
+
 export function sshTarget(node: NodeConfig): SshTarget {
-  return { nodeId: node.id, host: node.host, port: node.ssh?.port ?? 22, user: node.user ?? 'root', identity: node.ssh?.identity };
+  // Only SSH nodes get here, and an SSH node has a host (validation).
+  return { nodeId: node.id, host: node.host ?? '', port: node.ssh?.port ?? 22, user: node.user ?? 'root', identity: node.ssh?.identity };
 }
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -410,8 +417,7 @@ export class RemoteAgentManager {
     // Past this point the start runs to its end: an agent cut off between its launch and its pid file
     // would be out of reach of the stop that follows.
     const agent = managed.agent;
-    const mqttUrl = withCredentials(settings.mqttUrl, settings.credentials?.[managed.node.id]);
-    const result = await agent.start({ cluster: settings.cluster, mqttUrl, interval: settings.interval, dockerUrl: managed.node.docker_url, ...(settings.ca ? { ca: settings.ca } : {}) });
+    const result = await agent.start(agentSettingsFor(settings, managed.node));
     managed.pid = result.pid;
     managed.facts = await agent.facts();
     managed.version = bundle.version;

@@ -87,7 +87,7 @@ describe('validation of the broker address for remote nodes', () => {
     expect(issues(`mqtt:\n  host: 127.0.0.1\n  advertise: 127.0.0.1\n${nodes}`)).toEqual([]);
     expect(issues(`mqtt:\n  host: 0.0.0.0\n  advertise: 192.168.2.1\n${nodes}`)).toEqual([]);
     expect(issues(`mqtt:\n  host: 192.168.2.1\n${nodes}`)).toEqual([]);
-    expect(issues(`nodes:\n  - id: local\n    host: localhost\n  - id: other\n    host: 10.0.0.2\n`)).toEqual([]);
+    expect(issues(`nodes:\n  - id: local\n    host: localhost\n  - id: other\n    host: 127.0.0.1\n`)).toEqual([]);
   });
 });
 

@@ -99,3 +99,26 @@ export async function installSystemdUnit(
   }
   return { unitPath, unit, outcome: 'enabled' };
 }
+
+/** The unit of an agent that joined by itself, written on the device: it rejoins as saved, no token. */
+export function joinedAgentUnit(options: { nodeId: string; cluster: string; user: string; home: string; execStart: string[] }): string {
+  const { nodeId, cluster } = options;
+  return `# Otto agent of node ${nodeId} in cluster ${cluster} (joined by itself); written by \`otto node install ${nodeId} --systemd\`.
+[Unit]
+Description=Otto agent of node ${nodeId} (cluster ${cluster})
+Wants=network-online.target
+After=network-online.target docker.service
+
+[Service]
+Type=simple
+User=${options.user}
+Environment=HOME=${options.home}
+ExecStart=${options.execStart.map(shellQuote).join(' ')}
+Restart=always
+RestartSec=5
+TimeoutStopSec=20
+
+[Install]
+WantedBy=multi-user.target
+`;
+}

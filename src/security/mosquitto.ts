@@ -40,6 +40,8 @@ export interface MosquittoSetup {
   /** The control plane, every node, every reader. */
   users: MosquittoUser[];
   readers: string[];
+  /** Node pools: each logs in as otto-pool-<name> to ask to join. */
+  pools?: string[];
   /** The system user Mosquitto runs as: the owner of these files (they are 0600). */
   runAs: string;
   clusterName: string;
@@ -80,7 +82,7 @@ export function mosquittoUsernameProblem(username: string): string | undefined {
 }
 
 export function renderMosquittoFiles(setup: MosquittoSetup): MosquittoFiles {
-  return { conf: renderConf(setup), passwords: renderPasswords(setup), acl: mosquittoAcl(setup.readers) };
+  return { conf: renderConf(setup), passwords: renderPasswords(setup), acl: mosquittoAcl(setup.readers, setup.pools ?? []) };
 }
 
 function renderPasswords(setup: MosquittoSetup): string {

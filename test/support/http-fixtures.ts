@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NotFoundError } from '../../src/errors.js';
+import { NotFoundError, UsageError } from '../../src/errors.js';
 import type { ApiHandlers, ControlPlaneCounters } from '../../src/http/handlers.js';
-import type { ClusterEvent, ClusterStatus, LiveEvent, Operation } from '../../src/http/schemas.js';
+import type { ClusterEvent, ClusterStatus, LiveEvent, MigrationPlan, Operation, ViolationView } from '../../src/http/schemas.js';
 import type { NodeMetrics } from '../../src/protocol/messages.js';
 import type { CliResult } from './cli.js';
 import { createCluster } from './cluster.js';
@@ -44,6 +44,8 @@ export class FakeControlPlane implements ApiHandlers {
   readonly pulls = new Map<string, number>();
   /** Services whose update is held, with why. */
   readonly holds = new Map<string, string>();
+  /** NFR violations per service. */
+  readonly violations = new Map<string, ViolationView[]>();
 
   constructor() {
     const now = Date.now();
@@ -168,6 +170,7 @@ export class FakeControlPlane implements ApiHandlers {
           },
         ],
         errors: [],
+        violations: this.violations.get(name) ?? [],
       })),
       drift: this.desired.get('web')! > 1 ? [{ service: 'web', desired: this.desired.get('web')!, running: 1, since: new Date(0).toISOString() }] : [],
       operation: this.ops.find((o) => o.state === 'running') ?? null,
@@ -198,6 +201,12 @@ export class FakeControlPlane implements ApiHandlers {
     return this.enqueue({ kind: rolling ? 'rolling-restart' : 'restart', service });
   }
 
+  async removeNode(nodeId: string) {
+    if (nodeId === 'edge-1') throw new UsageError('node edge-1 is declared in otto.yaml', 'remove it from otto.yaml');
+    if (nodeId !== 'edge-2') throw new NotFoundError(`no such node: ${nodeId}`);
+    return { node: nodeId, removed_at: new Date().toISOString() };
+  }
+
   async rotateCredentials(nodeId: string) {
     if (!['edge-1', 'edge-2'].includes(nodeId)) throw new NotFoundError(`no such node: ${nodeId}`);
     return { node: nodeId, rotated_at: new Date().toISOString() };
@@ -205,6 +214,22 @@ export class FakeControlPlane implements ApiHandlers {
 
   rollback(service: string): Operation {
     return this.enqueue({ kind: 'rollback', service });
+  }
+
+  move(service: string, replica: number, to: string): Operation {
+    if (!['edge-1', 'edge-2'].includes(to)) throw new NotFoundError(`no such node: ${to}`);
+    if (to === 'edge-2') throw new UsageError(`cannot move ${service}#${replica} to edge-2: edge-2 is not online`);
+    return this.enqueue({ kind: 'migrate', service, moves: [{ service, replica, from: 'edge-2', to, reason: 'moved by hand (otto service move)', state: 'pending' }] });
+  }
+
+  rebalance(dryRun: boolean) {
+    const moves = [{ service: 'web', replica: 2, from: 'edge-1', to: 'edge-2', reason: 'rebalance: web has 2 replica(s) on edge-1 and 0 on edge-2' }];
+    return { operation: dryRun ? null : this.enqueue({ kind: 'migrate', service: 'web', moves: moves.map((m) => ({ ...m, state: 'pending' as const })) }), moves };
+  }
+
+  migrationPlan(): MigrationPlan {
+    const violations = [...this.violations].flatMap(([service, list]) => list.map((v) => ({ service, ...v })));
+    return { mode: 'auto', strategy: 'least-loaded', violations, nfr: [], rebalance: [] };
   }
 
   operations(): Operation[] {

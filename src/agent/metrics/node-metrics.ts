@@ -71,8 +71,16 @@ export class NodeMetricsCollector {
       disk_total_gb: round(diskTotal / GiB, 2),
       network_bytes_sent: net.tx,
       network_bytes_recv: net.rx,
+      cpu_count: cpuCount(stat),
     };
   }
+}
+
+/** Cores online: the "cpuN" lines of /proc/stat (what the busy share above is spread over). */
+function cpuCount(stat: string): number {
+  let count = 0;
+  for (let at = stat.indexOf('\ncpu'); at !== -1; at = stat.indexOf('\ncpu', at + 4)) if (stat.charCodeAt(at + 4) >= 48 && stat.charCodeAt(at + 4) <= 57) count++;
+  return Math.max(1, count);
 }
 
 /** Aggregate "cpu" line of /proc/stat: user nice system idle iowait irq softirq steal (guest is already in user). */

@@ -16,7 +16,10 @@ import type { GlobalOptions } from '../options.js';
 import { brokerCaFile, brokerTransport } from '../../config/transport.js';
 
 interface AgentFlags extends GlobalOptions {
-  node: string;
+  node?: string;
+  join?: string | boolean;
+  token?: string;
+  nodeId?: string;
   cluster?: string;
   mqttUrl?: string;
   dockerUrl?: string;
@@ -62,9 +65,33 @@ export async function agent(options: AgentFlags): Promise<void> {
     import('../../log.js'),
     import('../../protocol/broker-url.js'),
   ]);
-  const loaded = existsSync(options.config) ? await loadConfig(options.config) : undefined;
+  if (options.join !== undefined) {
+    // A device that dials in: everything comes from its join (the token the first time, its state after).
+    const { joinCluster } = await import('../../agent/join.js');
+    const joined = await joinCluster({
+      url: typeof options.join === 'string' ? options.join : undefined,
+      token: options.token,
+      nodeId: options.nodeId,
+      stateDir: options.stateDir,
+      log: createLogger({ component: 'join', pretty: process.env.OTTO_LOG_PRETTY !== '0' }),
+    });
+    Object.assign(options, {
+      node: joined.node,
+      cluster: joined.cluster,
+      mqttUrl: joined.url,
+      mqttCredentialsFile: joined.credentialsFile,
+      mqttCaFile: joined.caFile,
+      stateDir: joined.stateDir,
+      config: '',
+    });
+  } else if (options.token || options.nodeId) {
+    throw new UsageError(`${options.token ? '--token' : '--node-id'} goes with --join`, 'run the line `otto node join-command NODE|POOL` printed');
+  }
+  if (!options.node) throw new UsageError('--node is required (or --join, for a node that dials in)', 'otto cluster start runs the agents of its nodes for you');
+  const nodeId = options.node;
+  const loaded = options.config && existsSync(options.config) ? await loadConfig(options.config) : undefined;
   const config = loaded?.config;
-  const node = config?.nodes.find((n) => n.id === options.node);
+  const node = config?.nodes.find((n) => n.id === nodeId);
   if (config && !node) {
     throw new UsageError(`unknown node "${options.node}" in ${options.config}`, `nodes: ${config.nodes.map((n) => n.id).join(', ')}`);
   }
@@ -72,7 +99,7 @@ export async function agent(options: AgentFlags): Promise<void> {
   const transport = config && brokerTransport(config);
   const mqttUrl = options.mqttUrl ?? (config && brokerUrl(config.mqtt.host, transport!.port, transport!.tls));
   if (!cluster || !mqttUrl) throw new UsageError('without a config file, --cluster and --mqtt-url are required', `or pass -c otto.yaml`);
-  const stateDir = options.stateDir ?? (loaded ? new Workspace(loaded.path).agentStateDir(options.node) : `${process.env.HOME}/.otto/state/${cluster}-${options.node}`);
+  const stateDir = options.stateDir ?? (loaded ? new Workspace(loaded.path).agentStateDir(nodeId) : `${process.env.HOME}/.otto/state/${cluster}-${nodeId}`);
   const interval = options.interval ?? config?.metrics.interval ?? '5s';
   let intervalMs: number;
   try {
@@ -92,10 +119,10 @@ export async function agent(options: AgentFlags): Promise<void> {
       throw new UsageError(`--mqtt-ca-file: cannot read ${caFile}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, 'it is the PEM of the CA that signed the broker certificate (.otto/tls/ca.pem)');
     }
   }
-  const logger = createLogger({ component: `agent[${options.node}]`, pretty: process.env.OTTO_LOG_PRETTY !== '0' });
+  const logger = createLogger({ component: `agent[${nodeId}]`, pretty: process.env.OTTO_LOG_PRETTY !== '0' });
   if (credentials.warning) logger.warn(credentials.warning);
   const agentInstance = new Agent({
-    nodeId: options.node,
+    nodeId,
     cluster,
     mqttUrl,
     mqttUsername: credentials.username,

@@ -4,7 +4,7 @@ import { fchmodSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.js';
-import { isLocalNode } from '../../config/nodes.js';
+import { isLocalNode, isSshNode } from '../../config/nodes.js';
 import type { OttoConfig } from '../../config/schema.js';
 import { InfrastructureError, UsageError, errorMessage } from '../../errors.js';
 import { ApiClient } from '../../http/client.js';
@@ -159,7 +159,7 @@ export async function stop(options: GlobalOptions & { down?: boolean }): Promise
   // What a killed control plane left running: its local agents (they would recreate what --down removes)...
   const local = await stopLocalAgentsLeftRunning(workspace);
   // ...and its remote agents, also checked when the control plane did not report on them.
-  const leftBehind = !remote && config.nodes.some((n) => !isLocalNode(n));
+  const leftBehind = !remote && config.nodes.some(isSshNode);
   if (leftBehind) {
     const [{ stopRemoteAgents }, { createLogger }] = await Promise.all([import('../../remote/manager.js'), import('../../log.js')]);
     remote = await stopRemoteAgents(config, workspace.dir, createLogger({ component: 'remote', level: 'silent' }));
@@ -171,7 +171,7 @@ export async function stop(options: GlobalOptions & { down?: boolean }): Promise
   if (options.down) {
     // The agents are stopped by now (a remote one still running is stopped first): none recreates them.
     const { removed, perNode, failures, remoteFailed } = await removeContainers(config, workspace.dir);
-    const detail = config.nodes.some((n) => !isLocalNode(n)) && perNode.length ? ` (${perNode.map((p) => `${p.node}: ${p.count}`).join(', ')})` : '';
+    const detail = config.nodes.some(isSshNode) && perNode.length ? ` (${perNode.map((p) => `${p.node}: ${p.count}`).join(', ')})` : '';
     say(`removed ${removed} container(s)${detail}`);
     // A remote agent that could not be stopped is tried again by the removal, which names it if it fails again.
     if (local.failed.length) failures.push(describeAgentFailures(local.failed));
@@ -217,7 +217,7 @@ async function removeContainers(
     }
   }
   let remoteFailed = false;
-  if (config.nodes.some((n) => !isLocalNode(n))) {
+  if (config.nodes.some(isSshNode)) {
     const [{ removeRemoteContainers }, { createLogger }] = await Promise.all([import('../../remote/down.js'), import('../../log.js')]);
     const remote = await removeRemoteContainers(config, { workspaceDir, log: createLogger({ component: 'remote', level: 'silent' }) });
     if (remote.agentsStopped.length) say(`stopped the agents still running on ${remote.agentsStopped.join(', ')} before removing their containers`);

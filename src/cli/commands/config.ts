@@ -34,7 +34,7 @@ export async function mosquitto(options: GlobalOptions & { out?: string }): Prom
   // The embedded broker's limit, so both brokers take the same packets.
   const [{ MAX_MQTT_PACKET_BYTES }, { brokerTransport }] = await Promise.all([import('../../protocol/limits.js'), import('../../config/transport.js')]);
   const { MOSQUITTO_FILES, mosquittoUsernameProblem, renderMosquittoFiles } = await import('../../security/mosquitto.js');
-  const { controlPlaneCredentials } = await import('../../protocol/broker-auth.js');
+  const { controlPlaneCredentials, poolUsername } = await import('../../protocol/broker-auth.js');
 
   const workspace = new Workspace(options.config);
   const loaded = await loadConfig(options.config, await runningEnv(workspace));
@@ -50,6 +50,7 @@ export async function mosquitto(options: GlobalOptions & { out?: string }): Prom
   if (!workspace.isInitialized()) await workspace.initialize(loaded.text, loaded.hash);
   const credentials = await new Credentials(workspace.credentialsPath).load();
   const newCredentials = await credentials.ensure(config.nodes.map((n) => n.id));
+  await credentials.ensurePools(config.node_pools.map((pool) => pool.name));
 
   const dir = options.out ? resolve(options.out) : join(workspace.dir, 'mosquitto');
   await mkdir(join(dir, MOSQUITTO_FILES.data), { recursive: true, mode: 0o700 });
@@ -66,9 +67,12 @@ export async function mosquitto(options: GlobalOptions & { out?: string }): Prom
     users: [
       controlPlaneCredentials(await workspace.token()),
       ...config.nodes.map((n) => ({ username: n.id, password: credentials.password(n.id)! })),
+      ...Object.keys(credentials.joinedNodes()).map((id) => ({ username: id, password: credentials.password(id)! })),
+      ...config.node_pools.map((pool) => ({ username: poolUsername(pool.name), password: credentials.poolSecret(pool.name)! })),
       ...config.mqtt.readers,
     ],
     readers: config.mqtt.readers.map((r) => r.username),
+    pools: config.node_pools.map((pool) => pool.name),
     runAs,
     clusterName: config.cluster.name,
   });

@@ -1,7 +1,8 @@
 /** `otto node trust`, `otto node install --systemd` and `otto cluster check`: remote nodes over SSH. */
+import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
-import { isLocalNode } from '../../config/nodes.js';
+import { isSshNode } from '../../config/nodes.js';
 import type { NodeConfig } from '../../config/schema.js';
 import { InfrastructureError, UsageError } from '../../errors.js';
 import { Workspace, isProcessAlive } from '../../workspace.js';
@@ -14,8 +15,11 @@ async function remoteNode(options: GlobalOptions, nodeId: string): Promise<{ loa
   const loaded = await loadConfig(options.config);
   const node = loaded.config.nodes.find((n) => n.id === nodeId);
   if (!node) throw new UsageError(`unknown node "${nodeId}" in ${options.config}`, `nodes: ${loaded.config.nodes.map((n) => n.id).join(', ')}`);
-  if (isLocalNode(node)) {
-    throw new UsageError(`node ${nodeId} is local (host ${node.host}${node.user ? '' : ', no user'}): it is not reached over SSH`, 'a remote node has a non-local host and a user');
+  if (!isSshNode(node)) {
+    throw new UsageError(
+      node.join ? `node ${nodeId} joins by itself (join: true): it is not reached over SSH` : `node ${nodeId} is local (host ${node.host ?? 'localhost'}${node.user ? '' : ', no user'}): it is not reached over SSH`,
+      node.join ? 'on the node, run `otto node install --systemd` to install its agent' : 'a remote node has a non-local host and a user',
+    );
   }
   return { loaded, node, workspace: new Workspace(loaded.path) };
 }
@@ -79,28 +83,56 @@ export async function trust(
   say(`trusted ${nodeId}: added ${print} to ${known.trustFile}`);
 }
 
-export async function install(options: GlobalOptions & { systemd?: boolean }, nodeId: string): Promise<void> {
+export async function install(options: GlobalOptions & { systemd?: boolean; stateDir?: string }, nodeId: string): Promise<void> {
   if (!options.systemd) throw new UsageError('nothing to install: pass --systemd', `otto node install ${nodeId} --systemd`);
+  // On a device that joined by itself there is no otto.yaml: its saved join says what to run.
+  if (!existsSync(options.config)) {
+    const [{ savedIdentity, stateDirFor }, { installJoinedUnit }] = await Promise.all([import('../../agent/join.js'), import('../install-joined.js')]);
+    const joined = await savedIdentity(stateDirFor(options.stateDir, undefined));
+    if (!joined || joined.node !== nodeId) {
+      throw new UsageError(`this device has not joined as node ${nodeId}${joined ? ` (it is ${joined.node})` : ''}`, 'join first with the line `otto node join-command` printed, or run this on the control plane for a node reached over SSH');
+    }
+    const unitPath = await installJoinedUnit(joined);
+    say(`installed ${unitPath} and enabled it: the agent of ${nodeId} now starts at boot`);
+    return;
+  }
   const { loaded, node, workspace } = await remoteNode(options, nodeId);
   const { config } = loaded;
-  const [{ KnownHosts }, { SshConnection }, { sshTarget }, { RemoteAgent, localAgentBundle }, { installSystemdUnit }, { remoteMqttUrl }] = await Promise.all([
+  const [{ KnownHosts }, { SshConnection }, { sshTarget, agentSettingsFor }, { RemoteAgent, localAgentBundle }, { installSystemdUnit }, { remoteMqttUrl }, { Credentials }, { brokerCaFile, brokerTransport }] = await Promise.all([
     import('../../remote/known-hosts.js'),
     import('../../remote/ssh-connection.js'),
     import('../../remote/manager.js'),
     import('../../remote/remote-agent.js'),
     import('../../remote/systemd-unit.js'),
     import('../../remote/mqtt-address.js'),
+    import('../../security/credentials.js'),
+    import('../../config/transport.js'),
   ]);
   const mqttUrl = remoteMqttUrl(config);
   if (!mqttUrl) throw new UsageError(`no broker address for remote nodes`, 'set mqtt.advertise in otto.yaml');
   const conn = await SshConnection.connect(sshTarget(node), { knownHosts: KnownHosts.forWorkspace(workspace.dir), keepaliveIntervalMs: 0 });
   try {
     const agent = new RemoteAgent(conn, node.id, config.cluster.name, localAgentBundle());
-    const result = await installSystemdUnit(
-      agent,
-      { cluster: config.cluster.name, mqttUrl, interval: config.metrics.interval, dockerUrl: node.docker_url },
-      { unitDir: process.env.OTTO_SYSTEMD_UNIT_DIR },
+    // Exactly what the control plane starts it with: the node's own credential, the cluster CA.
+    const credentials = await new Credentials(workspace.credentialsPath).load();
+    await credentials.ensure([node.id]);
+    const caFile = brokerCaFile(config, workspace.tlsDir);
+    if (brokerTransport(config).ownCa) {
+      // The cluster's CA must exist before a unit that verifies the broker with it.
+      const [{ ensureTlsMaterial }, { certificateNames }] = await Promise.all([import('../../security/tls.js'), import('../../control-plane/tls-setup.js')]);
+      await ensureTlsMaterial(workspace.tlsDir, config.cluster.name, certificateNames(config));
+    }
+    const settings = agentSettingsFor(
+      {
+        cluster: config.cluster.name,
+        mqttUrl,
+        interval: config.metrics.interval,
+        credentials: { [node.id]: { username: node.id, password: credentials.password(node.id)! } },
+        ...(caFile && existsSync(caFile) ? { ca: readFileSync(caFile, 'utf8') } : {}),
+      },
+      node,
     );
+    const result = await installSystemdUnit(agent, settings, { unitDir: process.env.OTTO_SYSTEMD_UNIT_DIR });
     say(`installed ${result.unitPath} on ${node.id} and enabled it: the agent now starts at boot`);
   } finally {
     conn.close();
