@@ -61,3 +61,26 @@ describe('NodeMetricsCollector arithmetic', () => {
     expect((await collector.collect()).cpu_percent).toBe(30);
   });
 });
+
+describe('NodeMetricsCollector test seam', () => {
+  it('takes cpu, memory and disk percent from the overrides file while it exists, ignoring anything else or out of range', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'otto-overrides-'));
+    const file = join(dir, 'node-a.json');
+    try {
+      const collector = new NodeMetricsCollector('node-a', { overridesFile: file });
+      const measured = await collector.collect();
+      await writeFile(file, JSON.stringify({ cpu_percent: 97.5, memory_percent: 150, node_id: 'evil', disk_percent: '3' }));
+      const fed = await collector.collect();
+      expect(fed.cpu_percent).toBe(97.5);
+      expect(fed.node_id).toBe('node-a');
+      expect(fed.memory_percent).toBeLessThanOrEqual(100);
+      expect(typeof fed.disk_percent).toBe('number');
+      await writeFile(file, '{ half-writ');
+      expect(nodeMetricsSchema.parse(await collector.collect()).node_id).toBe('node-a');
+      await rm(file);
+      expect((await collector.collect()).cpu_count).toBe(measured.cpu_count);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

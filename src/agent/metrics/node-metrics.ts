@@ -7,7 +7,16 @@ export interface NodeMetricsOptions {
   procRoot?: string;
   /** Filesystem whose usage is reported. */
   diskPath?: string;
+  /**
+   * Test seam: a JSON file whose `cpu_percent`, `memory_percent` and `disk_percent` replace the measured
+   * ones while it exists. Nodes that share one machine share its CPU, so a test of metrics-driven migration
+   * feeds one node a controlled load this way. Set for every agent by OTTO_TEST_METRICS_DIR (the file is
+   * `<dir>/<node>.json`); never set in production.
+   */
+  overridesFile?: string;
 }
+
+const OVERRIDABLE = ['cpu_percent', 'memory_percent', 'disk_percent'] as const;
 
 interface CpuTimes {
   busy: number;
@@ -18,6 +27,7 @@ interface CpuTimes {
 export class NodeMetricsCollector {
   private readonly procRoot: string;
   private readonly diskPath: string;
+  private readonly overridesFile?: string;
   /** CPU times of the previous collect; CPU % is only meaningful as a delta between two samples. */
   private previous: Promise<CpuTimes | undefined>;
 
@@ -27,6 +37,8 @@ export class NodeMetricsCollector {
   ) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.diskPath = opts.diskPath ?? '/';
+    const testDir = process.env.OTTO_TEST_METRICS_DIR;
+    this.overridesFile = opts.overridesFile ?? (testDir ? `${testDir}/${nodeId}.json` : undefined);
     // Baseline taken now, so the first collect() reports the CPU use since construction instead of 0.
     this.previous = readFile(`${this.procRoot}/stat`, 'latin1').then(cpuTimes, () => undefined);
   }
@@ -59,7 +71,7 @@ export class NodeMetricsCollector {
     const diskUsable = diskUsed + disk.bavail * disk.bsize;
     const net = netDevTotals(netDev);
 
-    return {
+    const metrics: NodeMetrics = {
       node_id: this.nodeId,
       timestamp: new Date().toISOString(),
       cpu_percent: total > 0 ? round((busy / total) * 100, 1) : 0,
@@ -73,7 +85,24 @@ export class NodeMetricsCollector {
       network_bytes_recv: net.rx,
       cpu_count: cpuCount(stat),
     };
+    if (this.overridesFile) Object.assign(metrics, await readOverrides(this.overridesFile));
+    return metrics;
   }
+}
+
+async function readOverrides(file: string): Promise<Partial<NodeMetrics>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    return {}; // no file (or half-written): the measured values stand
+  }
+  const overrides: Partial<Record<(typeof OVERRIDABLE)[number], number>> = {};
+  for (const key of OVERRIDABLE) {
+    const value = (parsed as Record<string, unknown> | null)?.[key];
+    if (typeof value === 'number' && value >= 0 && value <= 100) overrides[key] = value;
+  }
+  return overrides;
 }
 
 /** Cores online: the "cpuN" lines of /proc/stat (what the busy share above is spread over). */
