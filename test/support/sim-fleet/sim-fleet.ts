@@ -2,7 +2,9 @@
  * Simulated agents for the fleet test and `npm run bench:fleet`: each node is one light MQTT connection
  * (mqtt-wire.ts) with the node's own credential and client id, saying what a real agent says (status
  * online and a last will, node metrics, container metrics, state every interval) and obeying its desired
- * state without Docker: every replica it is sent is reported running at the desired spec hash. Many nodes
+ * state without Docker: every replica it is sent is reported running at the desired spec hash. Its load is
+ * honest: the node's CPU is its own load plus its replicas' (each replica's container CPU, % of one core as
+ * `docker stats` gives it, over the node's cores), so a replica that moves takes its CPU along. Many nodes
  * share one event loop; the bench runs several of these fleets in child processes (sim-worker.ts).
  */
 import { createHash } from 'node:crypto';
@@ -27,6 +29,16 @@ export interface SimFleetOptions {
   otherContainers?: number;
   /** Connections being opened at once (the broker's listen backlog is finite). */
   maxConnecting?: number;
+  /** Cores each node reports (node.cpu_count); 4 when not given. */
+  cpuCount?: number;
+  /**
+   * The nodes' own CPU load (without their replicas), in % of the node: kept within `baseCpuJitter` (2 when
+   * not given) of the value. A node not listed wanders between 0.5 and 98 %.
+   */
+  baseCpu?: Record<string, number>;
+  baseCpuJitter?: number;
+  /** CPU of every replica's container, % of one core; random between 0 and 5 when not given. */
+  replicaCpu?: number;
 }
 
 export interface SimFleetStats {
@@ -83,7 +95,10 @@ class SimNode {
   revision = -1;
   replicas: DesiredReplica[] = [];
   private reader = new PacketReader();
-  private readonly cpu = new Walk(10 + Math.random() * 30, 0.5, 98, 4);
+  private cpu: Walk;
+  private readonly cores: number;
+  /** Each replica's container CPU this interval (% of one core), the same in node and container metrics. */
+  private replicaCpu = new Map<string, number>();
   private readonly memory = new Walk(30 + Math.random() * 30, 5, 95, 1);
   private readonly memoryTotalMb = [1024, 2048, 4096, 8192][Math.floor(Math.random() * 4)]!;
   private readonly diskTotalGb = [16, 32, 64, 128][Math.floor(Math.random() * 4)]!;
@@ -97,6 +112,10 @@ class SimNode {
     private readonly fleet: SimFleet,
     otherContainers: number,
   ) {
+    const { baseCpu, baseCpuJitter = 2, cpuCount = 4 } = fleet.options;
+    const base = baseCpu?.[spec.id];
+    this.cpu = base === undefined ? new Walk(10 + Math.random() * 30, 0.5, 98, 4) : new Walk(base, Math.max(0, base - baseCpuJitter), Math.min(100, base + baseCpuJitter), baseCpuJitter / 2);
+    this.cores = cpuCount;
     const names = ['watchtower', 'node-exporter', 'mosquitto-bridge', 'syslog', 'portainer-agent'];
     this.others = Array.from({ length: otherContainers }, (_, i) => ({
       id: hex(`${spec.id}/other/${i}`),
@@ -131,6 +150,12 @@ class SimNode {
       if (this.socket === socket) this.socket = undefined;
       this.fleet.closed(this, wasConnecting);
     });
+  }
+
+  /** The node's own CPU load from now on (its replicas' comes on top). */
+  setBaseCpu(percent: number): void {
+    const jitter = this.fleet.options.baseCpuJitter ?? 2;
+    this.cpu = new Walk(percent, Math.max(0, percent - jitter), Math.min(100, percent + jitter), jitter / 2);
   }
 
   kill(): void {
@@ -201,6 +226,8 @@ class SimNode {
   /** One interval's messages: node metrics (the heartbeat), container metrics, state. */
   report(timestamp: string): void {
     const id = this.spec.id;
+    const fixed = this.fleet.options.replicaCpu;
+    this.replicaCpu = new Map(this.replicas.map((r) => [r.name, fixed ?? Math.round(Math.random() * 50) / 10]));
     this.publish(topics.nodeMetrics(id), this.nodeMetrics(timestamp));
     this.publish(topics.containerMetrics(id), this.containerMetrics(timestamp));
     this.publish(topics.state(id), this.state(timestamp));
@@ -239,7 +266,7 @@ class SimNode {
     return JSON.stringify({
       node_id: this.spec.id,
       timestamp,
-      cpu_percent: this.cpu.next(),
+      cpu_percent: Math.min(100, Math.round((this.cpu.next() + [...this.replicaCpu.values()].reduce((sum, cpu) => sum + cpu, 0) / this.cores) * 10) / 10),
       memory_percent: memory,
       memory_used_mb: Math.round((this.memoryTotalMb * memory) / 100),
       memory_total_mb: this.memoryTotalMb,
@@ -248,6 +275,7 @@ class SimNode {
       disk_total_gb: this.diskTotalGb,
       network_bytes_sent: this.sent,
       network_bytes_recv: this.recv,
+      cpu_count: this.cores,
     });
   }
 
@@ -269,7 +297,7 @@ class SimNode {
       node_id: this.spec.id,
       timestamp,
       containers: [
-        ...this.replicas.map((r) => container(r.containerId, r.name, Math.round(Math.random() * 50) / 10, 20 + Math.random() * 5, { service: r.service, replica: r.replica })),
+        ...this.replicas.map((r) => container(r.containerId, r.name, this.replicaCpu.get(r.name) ?? 0, 20 + Math.random() * 5, { service: r.service, replica: r.replica })),
         ...this.others.map((o) => container(o.id, o.name, o.cpu.next(), o.memoryMb, {})),
       ],
     });
@@ -319,6 +347,11 @@ export class SimFleet {
   /** Cuts these nodes off abruptly (no DISCONNECT: their last will goes out); they stay down. */
   kill(ids: string[]): void {
     for (const id of ids) this.byId.get(id)?.kill();
+  }
+
+  /** These nodes' own CPU load from now on (% of the node; their replicas' comes on top). */
+  setBaseCpu(ids: string[], percent: number): void {
+    for (const id of ids) this.byId.get(id)?.setBaseCpu(percent);
   }
 
   /** The node's current desired revision and replicas, as this simulated agent runs them. */
