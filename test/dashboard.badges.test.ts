@@ -101,6 +101,26 @@ describe('the dashboard badges and live updates', () => {
     expect(await page.locator('#events img').count()).toBe(0);
   });
 
+  it('shows an NFR violation: the header count, the service badge with the rule, and the threshold on the offending node chart', async () => {
+    const cpuChart = page.locator('[data-node="edge-1"] .chart[data-metric="cpu"]');
+    await expect.poll(() => page.textContent('#badge-nfr')).toBe('NFR ok');
+    expect(await cpuChart.getAttribute('data-threshold')).toBeNull();
+    const rule = 'node.cpu_percent < 85 for 1m';
+    fake.violations.set('web', [{ replica: 1, node: 'edge-1', rule, metric: 'node.cpu_percent', threshold: 85, since: new Date().toISOString(), value: 97, failing: true, action: 'migrate' }]);
+    await expect.poll(() => page.textContent('#badge-nfr')).toBe('NFR: 1 violation');
+    const badge = page.locator('[data-service="web"] [data-field="nfr"]');
+    expect(await badge.textContent()).toBe('NFR: 1 violation');
+    expect(await badge.getAttribute('title')).toBe(`#1 on edge-1: ${rule} (now 97; migrate)`);
+    expect(await cpuChart.getAttribute('data-threshold')).toBe('85');
+    expect(await cpuChart.getAttribute('class')).toContain('offending');
+    expect(await page.locator('[data-node="edge-1"] .chart[data-metric="memory"]').getAttribute('data-threshold')).toBeNull();
+    expect(await page.locator('[data-service="worker"] [data-field="nfr"]').textContent()).toBe('–');
+    fake.violations.delete('web');
+    await expect.poll(() => page.textContent('#badge-nfr')).toBe('NFR ok');
+    expect(await cpuChart.getAttribute('data-threshold')).toBeNull();
+    expect(pageErrors).toEqual([]);
+  });
+
   it('asks again for the token when the control plane refuses it', async () => {
     await page.evaluate(() => localStorage.setItem('otto.token', 'stale'));
     await page.reload();

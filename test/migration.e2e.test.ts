@@ -13,8 +13,8 @@ import { createCluster, type TestCluster } from './support/cluster.js';
 
 const RULE = 'node.cpu_percent < 85 for 3s';
 
-const config = (flags: string) => `metrics: { interval: 1s }
-migration: { mode: auto, cooldown: 5m }
+const config = (flags: string, mode = 'auto', extra = '') => `metrics: { interval: 1s }
+migration: { mode: ${mode}, cooldown: 5m }
 nodes:
   - { id: a, host: localhost }
   - { id: b, host: localhost }
@@ -34,6 +34,16 @@ services:
     volumes: ["${flags}:/flags"]
     nfr: { rules: ["${RULE}"], action: migrate }
     update: { monitor: 2s }
+    stop_grace_period: 2s
+${extra}`;
+
+// Added later: a move that takes long enough (monitor 6s) to kill the control plane in the middle of it.
+const CALM = `  - name: calm
+    image: ${TEST_IMAGE}
+    command: ["httpd", "-f", "-p", "8080"]
+    init: true
+    nfr: { rules: ["${RULE}"], action: migrate }
+    update: { monitor: 6s }
     stop_grace_period: 2s
 `;
 
@@ -77,6 +87,7 @@ function watchService(cluster: string, service: string) {
 describe('metrics-driven migration with two real agents', () => {
   let c: TestCluster;
   let metricsDir: string;
+  let flags: string;
   const feed = (node: string, cpu: number) => writeFileSync(join(metricsDir, `${node}.json`), JSON.stringify({ cpu_percent: cpu }));
   const token = () => readFileSync(join(c.dir, '.otto', 'token'), 'utf8').trim();
   const get = async (path: string) => {
@@ -89,17 +100,21 @@ describe('metrics-driven migration with two real agents', () => {
   const runningOn = async (service: string) =>
     (await containersOf(c.name)).filter((x) => x.Labels['otto.service'] === service).map((x) => ({ id: x.Id, node: x.Labels['otto.node'] }));
 
+  const start = async () => {
+    const started = await otto(['cluster', 'start', '--detach'], { cwd: c.dir, env: { OTTO_TEST_METRICS_DIR: metricsDir } });
+    expect(started.code, started.stderr).toBe(0);
+  };
+
   beforeAll(async () => {
     c = await createCluster('migr', '');
     metricsDir = join(c.dir, 'metrics');
-    const flags = join(c.dir, 'flags');
+    flags = join(c.dir, 'flags');
     mkdirSync(metricsDir);
     mkdirSync(flags);
     c.writeConfig(config(flags));
     feed('a', 10);
     feed('b', 10);
-    const started = await otto(['cluster', 'start', '--detach'], { cwd: c.dir, env: { OTTO_TEST_METRICS_DIR: metricsDir } });
-    expect(started.code, started.stderr).toBe(0);
+    await start();
     await waitFor('web and fragile running', async () => {
       const s = await c.status();
       return s.services.every((v) => v.running === 1 && v.desired === 1) && s.nodes.every((n) => n.state === 'online') && s;
@@ -166,4 +181,54 @@ describe('metrics-driven migration with two real agents', () => {
     // web moved minutes ago at most: within its cooldown it is not moved again, even if it shared the hot node.
     expect((await runningOn('web'))[0]!.id).toBe(webBefore.id);
   }, 150_000);
+
+  it('in advise mode records the move and shows it in the plan, but moves nothing', async () => {
+    c.writeConfig(config(flags, 'advise', CALM));
+    await waitFor('calm running', async () => (await c.status()).services.find((v) => v.name === 'calm' && v.running === 1), 60_000);
+    const [original] = await runningOn('calm');
+    const from = original!.node;
+    const to = from === 'a' ? 'b' : 'a';
+    feed(to, 10);
+    feed(from, 97);
+    const advised = await waitFor('the advice', async () => (await events()).find((e) => e.kind === 'migration-advised' && e.service === 'calm'), 60_000);
+    expect(advised.message).toContain(to);
+    const plan = (await (await get('/api/v1/plan')).json()) as { mode: string; nfr: { action: string; service: string; replica: number; to?: string }[] };
+    expect(plan.mode).toBe('advise');
+    expect(plan.nfr).toContainEqual(expect.objectContaining({ action: 'move', service: 'calm', replica: 1, to }));
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect((await runningOn('calm')).map((x) => x.id)).toEqual([original!.id]);
+    expect((await events()).some((e) => e.kind === 'replica-migrated' && e.service === 'calm')).toBe(false);
+  }, 150_000);
+
+  it('finishes a move after the control plane is killed in the middle of it, the original serving throughout', async () => {
+    const [original] = await runningOn('calm');
+    const from = original!.node;
+    const to = from === 'a' ? 'b' : 'a';
+    const watch = watchService(c.name, 'calm');
+    c.writeConfig(config(flags, 'auto', CALM));
+    // The new copy runs on the target but has not proved itself yet (monitor 6s): kill the control plane now.
+    await waitFor('the copy on the target', async () => (await runningOn('calm')).some((x) => x.node === to), 60_000, 200);
+    const pid = (await c.status()).cluster.pid!;
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the control plane gone', async () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000, 50);
+    expect((await runningOn('calm')).map((x) => x.id)).toContain(original!.id);
+    await start();
+    await waitFor('the move finished', async () => (await events()).find((e) => e.kind === 'replica-migrated' && e.service === 'calm'), 90_000);
+    await waitFor('one copy of calm, on the target', async () => {
+      const copies = await runningOn('calm');
+      return copies.length === 1 && copies[0]!.node === to;
+    }, 30_000);
+    const samples = await watch.stop();
+    feed(from, 10);
+    const afterFirstAnswer = samples.slice(samples.findIndex((x) => x.answering >= 1));
+    expect(Math.min(...afterFirstAnswer.map((x) => x.answering))).toBeGreaterThanOrEqual(1);
+    expect(replicaOf(await c.status(), 'calm')?.node).toBe(to);
+  }, 180_000);
 });

@@ -51,7 +51,7 @@ export async function runMigration(op: Operation, host: MigrationHost, update: U
   const workers = Array.from({ length: Math.min(host.maxInFlight(), pending.length) }, async () => {
     for (let move = pending.shift(); move; move = pending.shift()) {
       if (stopped()) return;
-      await new MoveRun(op, move, host, stopped).run();
+      await new MoveRun(op, move, host, stopped, () => changed()).run();
       changed(`migrating ${progress().done} of ${total}`);
     }
   });
@@ -78,6 +78,8 @@ class MoveRun {
     private readonly move: MoveView,
     private readonly host: MigrationHost,
     private readonly stopped: () => boolean,
+    /** Copies the move's state into the operation, which lives in the ledger: call before each ledger save, so a restart resumes from it. */
+    private readonly record: () => void,
   ) {
     this.key = replicaKey(move.service, move.replica);
   }
@@ -109,6 +111,7 @@ class MoveRun {
     data.assignments = { ...data.assignments, [key]: move.to };
     data.migrations = [...data.migrations.filter((m) => m.key !== key), { key, from: move.from, to: move.to, at: new Date().toISOString(), operation: this.op.id }];
     move.state = 'starting';
+    this.record();
     await host.ledger.save();
     await host.replan();
   }
@@ -164,6 +167,7 @@ class MoveRun {
     data.last_moves[key] = { at: new Date().toISOString() };
     move.state = 'done';
     move.message = `running on ${move.to}`;
+    this.record();
     await host.ledger.save();
     await host.replan();
     // Until the source's copy is gone (its graceful stop), so the operation ends with one copy; not for a source that is away.
@@ -186,6 +190,7 @@ class MoveRun {
     data.last_moves[key] = { at: new Date().toISOString(), failed_to: move.to };
     move.state = 'failed';
     move.message = reason;
+    this.record();
     await host.ledger.save();
     await host.replan();
     host.event({

@@ -124,17 +124,7 @@ export class MqttLink {
 
   /** QoS 1, not retained (a join reply, a secret): with the same deadline as desired states. */
   async publish(topic: string, payload: string): Promise<void> {
-    const client = this.client;
-    if (!client) throw new InfrastructureError('not connected to MQTT');
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new InfrastructureError(`broker did not acknowledge within ${PUBLISH_DEADLINE_MS / 1000}s`)), PUBLISH_DEADLINE_MS);
-    });
-    try {
-      await Promise.race([client.publishAsync(topic, payload, { qos: 1, retain: false }), deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await this.publishAcked(topic, payload, false);
   }
 
   private onMessage(topic: string, payload: Buffer): void {

@@ -11,21 +11,30 @@ import { SshError, shellQuote } from './ssh-connection.js';
 export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
 
 export function systemdUnit(options: { nodeId: string; cluster: string; user: string; paths: AgentPaths; bundleId: string }): string {
-  const { nodeId, cluster, user, paths } = options;
-  return `# Otto agent of node ${nodeId} in cluster ${cluster}; written by \`otto node install ${nodeId} --systemd\`.
-# The agent was ${options.bundleId} when installed; \`otto cluster start\` updates the start script it runs.
+  const { paths } = options;
+  return agentUnit({
+    ...options,
+    home: paths.home,
+    comment: `written by \`otto node install ${options.nodeId} --systemd\`.\n# The agent was ${options.bundleId} when installed; \`otto cluster start\` updates the start script it runs.`,
+    service: ['Type=forking', `PIDFile=${paths.pidFile}`, `ExecStart=/bin/sh ${paths.startScript}`, 'Restart=on-failure'],
+  });
+}
+
+/** One agent unit; `service` is what differs between an SSH node's agent and one that joined by itself. */
+function agentUnit(options: { nodeId: string; cluster: string; user: string; home: string; comment: string; service: string[] }): string {
+  const { nodeId, cluster } = options;
+  const [type, ...rest] = options.service;
+  return `# Otto agent of node ${nodeId} in cluster ${cluster}; ${options.comment}
 [Unit]
 Description=Otto agent of node ${nodeId} (cluster ${cluster})
 Wants=network-online.target
 After=network-online.target docker.service
 
 [Service]
-Type=forking
-User=${user}
-Environment=HOME=${paths.home}
-PIDFile=${paths.pidFile}
-ExecStart=/bin/sh ${paths.startScript}
-Restart=on-failure
+${type}
+User=${options.user}
+Environment=HOME=${options.home}
+${rest.join('\n')}
 RestartSec=5
 TimeoutStopSec=20
 
@@ -102,23 +111,9 @@ export async function installSystemdUnit(
 
 /** The unit of an agent that joined by itself, written on the device: it rejoins as saved, no token. */
 export function joinedAgentUnit(options: { nodeId: string; cluster: string; user: string; home: string; execStart: string[] }): string {
-  const { nodeId, cluster } = options;
-  return `# Otto agent of node ${nodeId} in cluster ${cluster} (joined by itself); written by \`otto node install ${nodeId} --systemd\`.
-[Unit]
-Description=Otto agent of node ${nodeId} (cluster ${cluster})
-Wants=network-online.target
-After=network-online.target docker.service
-
-[Service]
-Type=simple
-User=${options.user}
-Environment=HOME=${options.home}
-ExecStart=${options.execStart.map(shellQuote).join(' ')}
-Restart=always
-RestartSec=5
-TimeoutStopSec=20
-
-[Install]
-WantedBy=multi-user.target
-`;
+  return agentUnit({
+    ...options,
+    comment: `joined by itself; written by \`otto node install ${options.nodeId} --systemd\`.`,
+    service: ['Type=simple', `ExecStart=${options.execStart.map(shellQuote).join(' ')}`, 'Restart=always'],
+  });
 }

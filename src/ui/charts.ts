@@ -13,6 +13,8 @@ export class LiveChart {
   private readonly ys: number[] = [];
   private readonly plot: uPlot;
   private readonly resize: ResizeObserver;
+  /** An NFR threshold a replica on this node violates now: drawn as a dashed red line. */
+  private threshold?: number;
 
   constructor(
     readonly element: HTMLElement,
@@ -41,6 +43,7 @@ export class LiveChart {
           { stroke: '#6b7280', grid: { stroke: '#eef0f3', width: 1 }, ticks: { show: false }, size: 34, font: '11px system-ui, sans-serif', values: (_u, splits) => splits.map((v) => `${v}%`) },
         ],
         series: [{}, { label, stroke: color, width: 2, fill: `${color}22`, points: { show: false } }],
+        hooks: { draw: [(u) => this.drawThreshold(u)] },
       },
       [[], []],
       element,
@@ -65,6 +68,32 @@ export class LiveChart {
     }
     this.plot.setData([this.xs, this.ys]);
     this.element.dataset.points = String(this.xs.length);
+  }
+
+  /** Marks the series as offending an NFR rule at `threshold` (undefined: no longer); `why` becomes the tooltip. */
+  setThreshold(threshold: number | undefined, why = ''): void {
+    if (threshold === this.threshold && this.element.title === why) return;
+    this.threshold = threshold;
+    this.element.classList.toggle('offending', threshold !== undefined);
+    this.element.title = why;
+    if (threshold === undefined) delete this.element.dataset.threshold;
+    else this.element.dataset.threshold = String(threshold);
+    this.plot.redraw(false);
+  }
+
+  private drawThreshold(u: uPlot): void {
+    if (this.threshold === undefined) return;
+    const y = Math.round(u.valToPos(this.threshold, 'y', true));
+    const { ctx } = u;
+    ctx.save();
+    ctx.strokeStyle = '#dc2626';
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+    ctx.beginPath();
+    ctx.moveTo(u.bbox.left, y);
+    ctx.lineTo(u.bbox.left + u.bbox.width, y);
+    ctx.stroke();
+    ctx.restore();
   }
 
   destroy(): void {

@@ -10,6 +10,7 @@ import type { NodeMetrics } from '../protocol/messages.js';
 import { LiveChart } from './charts.js';
 import { ApiFailure, LiveConnection, api, forgetToken, saveToken, storedToken } from './connection.js';
 import { ago, bytes, clock, el, percent, rate, setText } from './format.js';
+import { clusterNfrBadge, nodeChartViolations, serviceNfrBadge } from './nfr.js';
 import { NodeListView } from './node-list-view.js';
 import './style.css';
 
@@ -107,6 +108,13 @@ class NodeCard {
     setText(this.fields.network!, `↑ ${rate(this.rates?.sent)} · ↓ ${rate(this.rates?.recv)}`);
   }
 
+  /** The CPU and memory series a replica on this node offends (NFR rules on node.cpu_percent / node.memory_percent). */
+  markViolations(marks: ReturnType<typeof nodeChartViolations>): void {
+    this.cpu.setThreshold(marks.cpu?.threshold, marks.cpu?.rules.join('\n'));
+    this.memory.setThreshold(marks.memory?.threshold, marks.memory?.rules.join('\n'));
+    this.root.dataset.nfr = marks.cpu || marks.memory ? 'violated' : 'ok';
+  }
+
   remove(): void {
     this.cpu.destroy();
     this.memory.destroy();
@@ -174,6 +182,7 @@ class ServiceRow {
       cell('nodes'),
       pill('state'),
       pill('health'),
+      pill('nfr'),
       cell('ports', 'mono'),
       el('td', { class: 'actions' }, this.replicas, scale, restart),
     );
@@ -189,6 +198,9 @@ class ServiceRow {
     const pulling = pulls.length ? ` · pulling ${pulls.map((r) => (r.pull!.percent === undefined ? '…' : `${r.pull!.percent}%`)).join(', ')}` : '';
     setText(this.cells.state!, `${service.state}${pulling}${service.hold ? ' · held' : ''}`, `pill ${service.state}`);
     setText(this.cells.health!, service.health, `pill ${service.health}`);
+    const nfr = serviceNfrBadge(service);
+    setText(this.cells.nfr!, nfr?.text ?? '–', nfr ? `pill ${nfr.tone}` : 'pill muted');
+    this.cells.nfr!.title = nfr?.title ?? '';
     setText(this.cells.ports!, service.ports.join(', ') || '–');
     this.cells.state!.title = [...(service.hold ? [service.hold] : []), ...service.errors].join('\n');
     if (!this.edited && document.activeElement !== this.replicas) this.replicas.value = String(service.desired);
@@ -238,6 +250,9 @@ function renderHeader(s: ClusterStatus): void {
     s.drift.length ? `drift: ${s.drift.map((d) => `${d.service} ${d.running}/${d.desired}`).join(', ')}` : 'no drift',
     `badge ${s.drift.length ? 'warn' : 'ok'}`,
   );
+  const nfr = clusterNfrBadge(s);
+  setText($('badge-nfr'), nfr.text, `badge ${nfr.tone}`);
+  $('badge-nfr').title = nfr.title;
   setText($('badge-operation'), s.operation ? operationText(s.operation) : 'idle', `badge ${s.operation ? 'busy' : 'muted'}`);
   setText($('badge-queue'), s.queue.length ? `queue: ${s.queue.map(queuedText).join(', ')}` : 'queue empty', `badge ${s.queue.length ? 'busy' : 'muted'}`);
   const configError = $('config-error');
@@ -301,6 +316,10 @@ const nodeList = new NodeListView(
   (ids) => {
     shownNodes = ids;
     connection?.setNodes(ids);
+  },
+  (card, node) => {
+    card.update(node);
+    if (status) card.markViolations(nodeChartViolations(status, node.id));
   },
 );
 

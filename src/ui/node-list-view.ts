@@ -42,6 +42,8 @@ export class NodeListView<C extends NodeCardLike> {
     private readonly els: NodeListElements,
     private readonly makeCard: (id: string) => C,
     private readonly shownChanged: (ids: string[]) => void,
+    /** Brings a card of the page up to date with its node (each status, and when the page changes). */
+    private readonly updateCard: (card: C, node: NodeView) => void = (card, node) => card.update(node),
     private readonly pageSize = PAGE_SIZE,
   ) {
     const button = (action: string, label: string, text: string) => el('button', { type: 'button', class: 'secondary', 'data-action': action, 'aria-label': label }, text);
@@ -121,7 +123,7 @@ export class NodeListView<C extends NodeCardLike> {
     for (const node of p.shown) {
       let card = this.cards.get(node.id);
       if (!card) this.cards.set(node.id, (card = this.makeCard(node.id)));
-      card.update(node);
+      this.updateCard(card, node);
     }
     const key = ids.join(',');
     if (key !== this.laidOut) {
