@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { InfrastructureError } from '../errors.js';
 import { mayPublish, maySubscribe, type BrokerIdentity } from '../protocol/broker-auth.js';
+import { indexedMemoryPersistence } from './broker-persistence.js';
 import { PacketSizeGuard } from './packet-guard.js';
 
 export interface EmbeddedBroker {
@@ -34,12 +35,35 @@ export interface BrokerOptions {
 
 /** Where Otto keeps a retained message; anything else asking to be retained is refused. */
 const retainedTopic = /^otto\/nodes\/[^/]+\/(status|desired)$/;
+const MAX_IN_FLIGHT = 100_000;
+/** Topics a client's verdicts are remembered for: an agent publishes to four, every interval. */
+const VERDICTS_PER_CLIENT = 16;
+
+/** Whether this identity may publish there, remembered per client: the rules are checked once per topic, not per message. */
+function publishVerdicts(): (client: object, identity: BrokerIdentity, topic: string) => boolean {
+  const verdicts = new WeakMap<object, Map<string, boolean>>();
+  return (client, identity, topic) => {
+    let known = verdicts.get(client);
+    const verdict = known?.get(topic);
+    if (verdict !== undefined) return verdict;
+    const allowed = mayPublish(identity, topic);
+    if (!known || known.size >= VERDICTS_PER_CLIENT) verdicts.set(client, (known = new Map()));
+    known.set(topic, allowed);
+    return allowed;
+  };
+}
 
 export async function startEmbeddedBroker(options: BrokerOptions): Promise<EmbeddedBroker> {
   const { Aedes } = await import('aedes');
   const identities = new Map<object, BrokerIdentity>();
   const refuse = (kind: RefusalKind, clientId: string, detail: string) => options.onRefused?.(kind, clientId, detail);
+  const mayPublishHere = publishVerdicts();
   const broker = await Aedes.createBroker({
+    persistence: await indexedMemoryPersistence(),
+    // Messages delivered at once before aedes queues them (default 100). Its queue is an array shifted one
+    // message at a time, which a fleet's burst turns quadratic; each client has at most one read buffer of
+    // packets in flight anyway, so the number of clients bounds this.
+    concurrency: MAX_IN_FLIGHT,
     authenticate: (client, username, password, done) => {
       const identity = options.authenticate(client.id, username, password?.toString());
       if (!identity) {
@@ -54,7 +78,7 @@ export async function startEmbeddedBroker(options: BrokerOptions): Promise<Embed
       // The broker's own messages ($SYS) have no client.
       if (!client) return done(null);
       const identity = identities.get(client);
-      if (!identity || !mayPublish(identity, packet.topic)) {
+      if (!identity || !mayPublishHere(client, identity, packet.topic)) {
         refuse('publish', client.id, packet.topic);
         return done(new Error(`${packet.topic}: not allowed for this client`));
       }

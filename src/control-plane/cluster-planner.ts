@@ -34,6 +34,18 @@ export interface PlannerHost {
 }
 
 const keyOf = (r: { service: string; replica: number }) => replicaKey(r.service, r.replica);
+const assignmentMaps = new WeakMap<Record<string, string>, Map<string, string>>();
+
+/** The same replicas on the same nodes, in the same order (the ledger keeps them in plan order). */
+function sameAssignments(plan: Map<string, string>, recorded: Record<string, string>): boolean {
+  const keys = Object.keys(recorded);
+  if (keys.length !== plan.size) return false;
+  let i = 0;
+  for (const [key, node] of plan) {
+    if (keys[i++] !== key || recorded[key] !== node) return false;
+  }
+  return true;
+}
 
 export class ClusterPlanner {
   constructor(private readonly host: PlannerHost) {}
@@ -44,7 +56,7 @@ export class ClusterPlanner {
     const data = ledger.data;
     const lifecycle = (id: string): NodeLifecycle => registry.lifecycle(id, now).state;
     const warmingUp = this.host.warmingUp();
-    const previous = this.previousAssignments();
+    let previous = this.previousAssignments();
     const digests = this.host.secretDigests?.();
     const specs = new Map(config.services.map((s) => [s.name, containerSpecOf(s, digests)]));
     const input: PlanInput = {
@@ -96,6 +108,8 @@ export class ClusterPlanner {
         if (kind === 'released') {
           this.host.event({ kind: 'replica-released', ...subject, message: `${service}#${replica}: ${move.from} is back; its copy stops gracefully, the replacement on ${move.to} serves` });
         } else if (kind === 'given-back') {
+          // The map is shared with later plans (previousAssignments): changed on a copy.
+          if (!givenBack) previous = new Map(previous);
           previous.set(move.key, move.from);
           givenBack = true;
           this.host.event({ kind: 'replica-released', ...subject, message: `${service}#${replica} stays on ${move.from} (back); its replacement on ${move.to} was not ready and is removed` });
@@ -108,18 +122,26 @@ export class ClusterPlanner {
     for (const m of data.migrations) if (plan.assignments.get(m.key) === m.to) held.set(m.from, [...(held.get(m.from) ?? []), m.key]);
     if (held.size > 0) plan = planCluster(config, { ...input, previous, held: this.heldSpecs(held, config) });
 
-    const assignments = Object.fromEntries(plan.assignments);
-    if (handover.outcomes.length > 0 || JSON.stringify(assignments) !== JSON.stringify(data.assignments)) {
-      data.assignments = assignments;
+    if (handover.outcomes.length > 0 || !sameAssignments(plan.assignments, data.assignments)) {
+      data.assignments = Object.fromEntries(plan.assignments);
       ledger.saveSoon();
     }
     return plan;
   }
 
-  /** Where each replica was assigned: the ledger's record, or (a ledger from before assignments were kept) where its container ran. */
+  /**
+   * Where each replica was assigned: the ledger's record, or (a ledger from before assignments were kept)
+   * where its container ran. The ledger's record is replaced, never changed, so its map is made once.
+   */
   private previousAssignments(): Map<string, string> {
     const { data } = this.host.ledger;
-    if (Object.keys(data.assignments).length > 0) return new Map(Object.entries(data.assignments));
+    const recorded = assignmentMaps.get(data.assignments);
+    if (recorded) return recorded;
+    if (Object.keys(data.assignments).length > 0) {
+      const map = new Map(Object.entries(data.assignments));
+      assignmentMaps.set(data.assignments, map);
+      return map;
+    }
     const previous = new Map<string, string>();
     for (const record of data.replicas) if (!record.removed) previous.set(keyOf(record), record.node);
     return previous;

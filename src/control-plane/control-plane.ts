@@ -211,6 +211,7 @@ export class ControlPlane implements ApiHandlers {
       queue: () => this.queue.queued(),
       counters: () => ({ ...(this.link?.counters ?? { messages_received: 0, invalid_messages: 0 }) }),
       violations: () => this.migrations.violationsByService(),
+      violationChanges: () => this.migrations.violationChanges(),
     });
   }
 
@@ -296,8 +297,8 @@ export class ControlPlane implements ApiHandlers {
         },
         status: (s) => this.registry.recordStatus(s),
         state: (s) => this.onNodeState(s),
-        accepted: () => {
-          this.checkNodes();
+        accepted: (nodeId) => {
+          this.checkNodes(nodeId);
           this.feed.statusChanged();
         },
         reconnected: () => this.publisher.republishAll(),
@@ -336,6 +337,7 @@ export class ControlPlane implements ApiHandlers {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.publisher.stop();
     this.queue.stop();
     clearTimeout(this.tickTimer);
     clearInterval(this.heartbeatTimer);
@@ -378,9 +380,12 @@ export class ControlPlane implements ApiHandlers {
     return true;
   }
 
-  /** Lifecycle transitions: events, and a new plan (an unreachable node changes nothing; a lost one may). */
-  private checkNodes(): void {
-    if (this.noteLifecycles(Date.now())) void this.publisher.replan();
+  /**
+   * Lifecycle transitions (of one node, after its message; of all, every second): events, and a new plan
+   * soon (an unreachable node changes nothing; a lost one may). Transitions come in bursts: they share one.
+   */
+  private checkNodes(onlyNode?: string): void {
+    if (this.noteLifecycles(Date.now(), onlyNode)) this.publisher.replanSoon();
   }
 
   /**
@@ -388,8 +393,8 @@ export class ControlPlane implements ApiHandlers {
    * Every plan calls it first: a plan made between two heartbeat checks must not move the replicas of a
    * node before its node-lost event, nor judge a returning node's handover against its previous onlineSince.
    */
-  private noteLifecycles(now: number): boolean {
-    const transitions = this.lifecycle.note(now);
+  private noteLifecycles(now: number, onlyNode?: string): boolean {
+    const transitions = this.lifecycle.note(now, onlyNode);
     for (const { nodeId, state, silentMs, lostAfterMs } of transitions) {
       const silent = silentMs === undefined ? '' : ` (last heard ${Math.round(silentMs / 1000)}s ago)`;
       if (state === 'online') {
@@ -572,7 +577,7 @@ export class ControlPlane implements ApiHandlers {
   nodeMetrics(nodeId: string, sinceMs?: number) {
     const record = this.registry.get(nodeId);
     if (!record) return undefined;
-    return sinceMs === undefined ? [...record.history] : record.history.filter((m) => Date.parse(m.timestamp) > sinceMs);
+    return record.history.samples(sinceMs);
   }
 
   scale(service: string, replicas: number): Operation {

@@ -28,10 +28,23 @@ export interface PublisherHost {
   registriesFor?(replicas: ReplicaSpec[]): RegistryRef[];
 }
 
+/** A replan asked for "soon" waits at least this, and ten times what the last run took (a fleet reconnecting asks thousands of times). */
+const SOON_MIN_MS = 20;
+
+/** What decides a node's desired state: a replica's spec hash stands for its container. */
+function contentKey(replicas: ReplicaSpec[], registries: RegistryRef[], interval: string, cluster: string): string {
+  let key = `${cluster}|${interval}|${registries.map((r) => `${r.host}@${r.hash}`).join(',')}`;
+  for (const r of replicas) key += `|${r.service}#${r.replica}=${r.name}@${r.spec_hash}${r.update_order ? `/${r.update_order}` : ''}`;
+  return key;
+}
+
 export class DesiredPublisher {
   private readonly published = new Map<string, { key: string; desired: DesiredState }>();
   private running?: Promise<void>;
   private next?: Promise<void>;
+  private soonTimer?: NodeJS.Timeout;
+  private lastRunMs = 0;
+  private stopped = false;
 
   constructor(private readonly host: PublisherHost) {}
 
@@ -56,6 +69,21 @@ export class DesiredPublisher {
     return this.next;
   }
 
+  /** A replan shortly: the requests until then share it. For node transitions, which come in bursts. */
+  replanSoon(): void {
+    if (this.soonTimer || this.stopped) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = undefined;
+      if (!this.stopped) void this.replan();
+    }, Math.max(SOON_MIN_MS, 10 * this.lastRunMs));
+  }
+
+  /** No replan is started any more (a run under way finishes). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.soonTimer);
+  }
+
   /**
    * An agent runs a newer revision than we published (our ledger was lost or is older): publish the same
    * content again above it, so the agent does not ignore what the control plane wants.
@@ -77,6 +105,7 @@ export class DesiredPublisher {
 
   private async run(): Promise<void> {
     const { host } = this;
+    const started = performance.now();
     const plan = host.computePlan();
     host.planned(plan);
     const config = host.config();
@@ -85,7 +114,7 @@ export class DesiredPublisher {
     const changed: [string, DesiredState][] = [];
     for (const [nodeId, replicas] of plan.replicasByNode) {
       const registries = host.registriesFor?.(replicas) ?? [];
-      const key = JSON.stringify([replicas, registries, config.metrics.interval, config.cluster.name]);
+      const key = contentKey(replicas, registries, config.metrics.interval, config.cluster.name);
       const before = this.published.get(nodeId);
       if (before?.key === key) continue;
       const revision = Math.max(Date.now(), (before?.desired.revision ?? 0) + 1, (revisions[nodeId] ?? 0) + 1, (host.agentRevision(nodeId) ?? 0) + 1);
@@ -95,6 +124,7 @@ export class DesiredPublisher {
       revisions[nodeId] = revision;
       changed.push([nodeId, desired]);
     }
+    this.lastRunMs = performance.now() - started;
     if (changed.length === 0) return;
     host.ledger.saveSoon();
     await Promise.all(

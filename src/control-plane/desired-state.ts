@@ -43,13 +43,28 @@ export function updateOrderOf(service: ServiceConfig): { order: UpdateOrder; not
   return { order: wanted };
 }
 
+/** The container of each spec and restart generation, with its hash: every reconcile plans every replica. */
+const hashed = new WeakMap<ContainerSpec, Map<number, { container: ContainerSpec; hash: string }>>();
+
+function hashedContainer(base: ContainerSpec, generation: number): { container: ContainerSpec; hash: string } {
+  let byGeneration = hashed.get(base);
+  if (!byGeneration) hashed.set(base, (byGeneration = new Map()));
+  let entry = byGeneration.get(generation);
+  if (!entry) {
+    const container = generation > 0 ? { ...base, labels: { ...base.labels, [RESTART_LABEL]: String(generation) } } : base;
+    entry = { container, hash: specHash(container) };
+    byGeneration.set(generation, entry);
+  }
+  return entry;
+}
+
 export function replicaSpec(cluster: string, service: string, replica: number, base: ContainerSpec, generation: number, order?: UpdateOrder): ReplicaSpec {
-  const container = generation > 0 ? { ...base, labels: { ...base.labels, [RESTART_LABEL]: String(generation) } } : base;
+  const { container, hash } = hashedContainer(base, generation);
   return {
     service,
     replica,
     name: containerName(cluster, service, replica),
-    spec_hash: specHash(container),
+    spec_hash: hash,
     container,
     ...(order === 'start-first' ? { update_order: order } : {}),
   };

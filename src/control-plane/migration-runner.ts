@@ -107,7 +107,8 @@ class MoveRun {
     if (!service) throw new MoveFailed(`service ${move.service} is no longer in the config`);
     if (data.assignments[key] !== move.from) throw new MoveFailed(`${key} is not on ${move.from} any more (${data.assignments[key] ? `on ${data.assignments[key]}` : 'scaled away'})`);
     if (host.lifecycle(move.to) !== 'online') throw new MoveFailed(`${move.to} is not online`);
-    data.assignments[key] = move.to;
+    // Replaced, never changed in place: the planner keeps its map of the assignments per record (cluster-planner.ts).
+    data.assignments = { ...data.assignments, [key]: move.to };
     data.migrations = [...data.migrations.filter((m) => m.key !== key), { key, from: move.from, to: move.to, at: new Date().toISOString(), operation: this.op.id }];
     move.state = 'starting';
     this.record();
@@ -185,7 +186,7 @@ class MoveRun {
     const data = host.ledger.data;
     const held = data.migrations.some((m) => m.key === key);
     data.migrations = data.migrations.filter((m) => m.key !== key);
-    if (held && data.assignments[key] === move.to) data.assignments[key] = move.from;
+    if (held && data.assignments[key] === move.to) data.assignments = { ...data.assignments, [key]: move.from };
     data.last_moves[key] = { at: new Date().toISOString(), failed_to: move.to };
     move.state = 'failed';
     move.message = reason;

@@ -42,6 +42,8 @@ export class Migrations {
   /** What was said about each replica's violation, so a decision that stands is said once, not every tick. */
   private readonly said = new Map<string, string>();
   private readonly onlineSince = new Map<string, number>();
+  /** Counts the violations that started or ended (the status view rebuilds its service list when it changes). */
+  private changes = 0;
 
   constructor(private readonly host: MigrationsHost) {}
 
@@ -52,6 +54,7 @@ export class Migrations {
     if (intervalMs !== this.intervalMs) {
       this.intervalMs = intervalMs;
       this.detector = new ViolationDetector(GAP_INTERVALS * intervalMs);
+      this.changes++;
     }
   }
 
@@ -111,6 +114,7 @@ export class Migrations {
   private observe(subject: Omit<Violation, 'since' | 'value' | 'failing' | 'at'>, value: number, now: number): void {
     const transition = this.detector.observe(subject, value, now);
     if (!transition) return;
+    this.changes++;
     const v = transition.violation;
     const where = { service: v.service, replica: v.replica, node: v.node };
     if (transition.kind === 'violated') {
@@ -119,6 +123,10 @@ export class Migrations {
       this.said.delete(subjectKey(v));
       this.host.event({ kind: 'nfr-cleared', ...where, message: `${v.service}#${v.replica} on ${v.node}: ${v.rule.text} holds again (${round(v.value)})` });
     }
+  }
+
+  violationChanges(): number {
+    return this.changes;
   }
 
   /** Violations under way, per service, for the status. */
@@ -139,10 +147,11 @@ export class Migrations {
   tick(now = Date.now()): void {
     const services = this.services();
     const { assignments } = this.host.plan();
-    this.detector.retain((s) => {
+    const ended = this.detector.retain((s) => {
       const service = services.get(s.service);
       return service !== undefined && assignments.get(replicaKey(s.service, s.replica)) === s.node && this.nfr(service).rules.some((r) => r.text === s.rule.text);
     });
+    if (ended.length > 0) this.changes++;
     const config = this.host.config();
     const facts = this.facts(now);
     if (facts.violations.length > 0) this.act(planNfrActions(facts), config.migration.mode);

@@ -29,8 +29,8 @@ export interface InboxHandlers {
   containerMetrics(batch: ContainerMetricsBatch): boolean;
   status(status: NodeStatus): boolean;
   state(state: NodeState): boolean;
-  /** A message was taken: views may have changed. */
-  accepted(): void;
+  /** A message of this node was taken: views may have changed. */
+  accepted(nodeId: string): void;
   /** The connection is back after a loss (the broker may have forgotten retained messages). */
   reconnected(): void;
   /** A device asks to join through a pool (otto/join/<pool>/<request>). */
@@ -128,7 +128,8 @@ export class MqttLink {
   }
 
   private onMessage(topic: string, payload: Buffer): void {
-    const join = /^otto\/join\/([^/]+)\/[^/]+$/.exec(topic);
+    // Most messages are node reports: the join pattern is tried only on join topics.
+    const join = topic.startsWith('otto/join/') ? /^otto\/join\/([^/]+)\/[^/]+$/.exec(topic) : null;
     if (join) {
       this.counters.messages_received++;
       return this.options.handlers.joinRequest(join[1]!, payload);
@@ -162,7 +163,7 @@ export class MqttLink {
       return;
     }
     try {
-      if (record(result.value)) this.options.handlers.accepted();
+      if (record(result.value)) this.options.handlers.accepted(topicNodeId);
     } catch (err) {
       this.options.log.error({ topic, err: errorMessage(err) }, 'handling a message failed');
     }

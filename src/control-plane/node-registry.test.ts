@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeMetrics, NodeStatus } from '../protocol/messages.js';
-import { HISTORY_LENGTH, NodeRegistry } from './node-registry.js';
+import { RAW_SAMPLES } from './metrics-history.js';
+import { NodeRegistry } from './node-registry.js';
 
 const status = (state: NodeStatus['state']): NodeStatus => ({ node_id: 'a', state, timestamp: new Date().toISOString() });
 const metrics = (cpu: number): NodeMetrics => ({
@@ -51,12 +52,13 @@ describe('NodeRegistry', () => {
     expect(registry.lifecycle('a', 100_500)).toEqual({ state: 'unreachable', unreachableSince: 100_000 });
   });
 
-  it('ignores nodes that are not configured and bounds the history', () => {
+  it('ignores nodes that are not configured and keeps a bounded history', () => {
     const registry = new NodeRegistry([{ id: 'a', lostAfterMs: 60_000 }], 3_000, 0);
     expect(registry.recordStatus({ ...status('online'), node_id: 'zz' })).toBe(false);
-    for (let i = 0; i < HISTORY_LENGTH + 10; i++) registry.recordMetrics(metrics(i));
-    const history = registry.get('a')!.history;
-    expect(history).toHaveLength(HISTORY_LENGTH);
+    for (let i = 0; i < RAW_SAMPLES + 10; i++) registry.recordMetrics(metrics(i));
+    const history = registry.get('a')!.history.samples();
+    expect(history).toHaveLength(RAW_SAMPLES);
     expect(history[0]!.cpu_percent).toBe(10);
+    expect(history.at(-1)).toEqual({ ...metrics(RAW_SAMPLES + 9), timestamp: history.at(-1)!.timestamp });
   });
 });

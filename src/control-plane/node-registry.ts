@@ -1,13 +1,13 @@
 /**
- * What the control plane knows of every node: its status, its latest metrics and a bounded history, what
+ * What the control plane knows of every node: its status, its latest metrics and a compact history
+ * (metrics-history.ts), what
  * it runs (its last state report), and where it is in its lifecycle (node-lifecycle.ts): online while its
  * status says so and it was heard from within the heartbeat timeout (3 metrics intervals), unreachable
  * after that, lost after its lost_after.
  */
 import type { ContainerMetricsBatch, NodeMetrics, NodeState, NodeStatus } from '../protocol/messages.js';
+import { MetricsHistory } from './metrics-history.js';
 import { nodeLifecycle, type LifecycleState } from './node-lifecycle.js';
-
-export const HISTORY_LENGTH = 720;
 
 export interface NodeRecord {
   id: string;
@@ -15,7 +15,7 @@ export interface NodeRecord {
   status?: NodeStatus;
   lastSeen?: number;
   metrics?: NodeMetrics;
-  history: NodeMetrics[];
+  history: MetricsHistory;
   containers?: ContainerMetricsBatch;
   state?: NodeState;
   /** When the last state report arrived (not the agent's clock). */
@@ -47,7 +47,7 @@ export class NodeRegistry {
     for (const { id, lostAfterMs } of nodes) {
       const record = this.nodes.get(id);
       if (record) record.lostAfterMs = lostAfterMs;
-      else this.nodes.set(id, { id, lostAfterMs, history: [] });
+      else this.nodes.set(id, { id, lostAfterMs, history: new MetricsHistory(id) });
     }
   }
 
@@ -103,7 +103,6 @@ export class NodeRegistry {
     if (!node) return false;
     node.metrics = metrics;
     node.history.push(metrics);
-    if (node.history.length > HISTORY_LENGTH) node.history.splice(0, node.history.length - HISTORY_LENGTH);
     return true;
   }
 

@@ -40,17 +40,46 @@ function nodeAttribute(node: NodeConfig, key: string): string | undefined {
 }
 
 export function matchesConstraints(node: NodeConfig, constraints: string[]): boolean {
-  return constraints.every((text) => {
-    const constraint = parseConstraint(text);
-    if (!constraint) return false;
-    const actual = nodeAttribute(node, constraint.key);
-    return constraint.op === '==' ? actual === constraint.value : actual !== constraint.value;
-  });
+  return compileConstraints(constraints)(node);
 }
 
-function candidates(service: ServiceConfig, nodes: NodeConfig[]): NodeConfig[] {
-  if (service.node) return nodes.filter((n) => n.id === service.node);
-  return nodes.filter((n) => matchesConstraints(n, service.placement?.constraints ?? []));
+/** The constraints parsed once, as a test of a node; a text that is no constraint matches no node. */
+function compileConstraints(constraints: string[]): (node: NodeConfig) => boolean {
+  const parsed = constraints.map(parseConstraint);
+  if (parsed.some((c) => c === undefined)) return () => false;
+  return (node) =>
+    parsed.every((constraint) => {
+      const actual = nodeAttribute(node, constraint!.key);
+      return constraint!.op === '==' ? actual === constraint!.value : actual !== constraint!.value;
+    });
+}
+
+interface Eligible {
+  nodes: NodeConfig[];
+  ids: Set<string>;
+}
+
+/** Eligible nodes per service, for one config (a reload makes a new config object): placement runs on every reconcile. */
+const eligibleCache = new WeakMap<NodeConfig[], Map<string, Eligible>>();
+
+function candidates(config: OttoConfig, service: ServiceConfig): Eligible {
+  let byService = eligibleCache.get(config.nodes);
+  if (!byService) eligibleCache.set(config.nodes, (byService = new Map()));
+  const key = service.node !== undefined ? `node:${service.node}` : `constraints:${JSON.stringify(service.placement?.constraints ?? [])}`;
+  let eligible = byService.get(key);
+  if (!eligible) {
+    const matches = compileConstraints(service.placement?.constraints ?? []);
+    const nodes = service.node !== undefined ? config.nodes.filter((n) => n.id === service.node) : config.nodes.filter(matches);
+    eligible = { nodes, ids: new Set(nodes.map((n) => n.id)) };
+    byService.set(key, eligible);
+  }
+  return eligible;
+}
+
+/** Node ids for a message: all of a few, the first of many. */
+function someIds(nodes: NodeConfig[]): string {
+  const shown = nodes.slice(0, 5).map((n) => n.id).join(', ');
+  return nodes.length > 5 ? `${shown} and ${nodes.length - 5} more` : shown;
 }
 
 export interface PlacementInput {
@@ -93,25 +122,34 @@ export function placeReplicas(config: OttoConfig, input: PlacementInput = {}): P
   const keeps = input.keeps ?? available;
   const previous = input.previous ?? new Map<string, string>();
   const placement: Placement = { assignments: [], unplaced: [] };
-  const portsInUse = new Map<string, Set<string>>(config.nodes.map((n) => [n.id, new Set()]));
-  const portsFree = (nodeId: string, ports: string[]) => ports.every((p) => !portsInUse.get(nodeId)!.has(p));
+  // Only nodes with a port taken get a set, and only services placed get a count: a fleet has many nodes.
+  const portsInUse = new Map<string, Set<string>>();
+  const portsFree = (nodeId: string, ports: string[]) => ports.length === 0 || ports.every((p) => !portsInUse.get(nodeId)?.has(p));
+  /** Per service, replicas per node. */
+  const loads = new Map<string, Map<string, number>>();
   const assign = (service: ServiceConfig, replica: number, nodeId: string, ports: string[]) => {
     placement.assignments.push({ service: service.name, replica, nodeId });
-    for (const p of ports) portsInUse.get(nodeId)!.add(p);
+    let load = loads.get(service.name);
+    if (!load) loads.set(service.name, (load = new Map()));
+    load.set(nodeId, (load.get(nodeId) ?? 0) + 1);
+    if (ports.length === 0) return;
+    let used = portsInUse.get(nodeId);
+    if (!used) portsInUse.set(nodeId, (used = new Set()));
+    for (const p of ports) used.add(p);
   };
 
-  const pending: { service: ServiceConfig; replica: number; eligible: NodeConfig[]; ports: string[]; before?: string }[] = [];
+  const pending: { service: ServiceConfig; replica: number; eligible: Eligible; ports: string[]; before?: string }[] = [];
   for (const service of config.services) {
-    const eligible = candidates(service, config.nodes);
+    const eligible = candidates(config, service);
     const ports = hostPorts(service);
     for (let replica = 1; replica <= replicasOf(service); replica++) {
       const before = previous.get(replicaKey(service.name, replica));
-      const stays = eligible.find((n) => n.id === before && (service.node !== undefined || keeps(n.id)));
-      if (stays && portsFree(stays.id, ports)) assign(service, replica, stays.id, ports);
+      const stays = before !== undefined && eligible.ids.has(before) && (service.node !== undefined || keeps(before));
+      if (stays && portsFree(before, ports)) assign(service, replica, before, ports);
       else pending.push({ service, replica, eligible, ports, before });
     }
   }
-  for (const { service, replica, eligible, ports, before } of pending) {
+  for (const { service, replica, eligible: { nodes: eligible, ids }, ports, before } of pending) {
     if (eligible.length === 0) {
       const reason = service.node
         ? `node "${service.node}" is not in the cluster`
@@ -123,20 +161,20 @@ export function placeReplicas(config: OttoConfig, input: PlacementInput = {}): P
     const usable = service.node ? eligible : eligible.filter((n) => available(n.id));
     const free = usable.filter((n) => portsFree(n.id, ports));
     // A lost node keeps its own replica while no other node can take it: it may still be serving.
-    const home = eligible.find((n) => n.id === before);
-    if (free.length === 0 && home && portsFree(home.id, ports)) {
-      assign(service, replica, home.id, ports);
+    const home = before !== undefined && ids.has(before) ? before : undefined;
+    if (free.length === 0 && home !== undefined && portsFree(home, ports)) {
+      assign(service, replica, home, ports);
       continue;
     }
     if (usable.length === 0) {
-      placement.unplaced.push({ service: service.name, replica, reason: `waiting for a node: no online node matches (${eligible.map((n) => n.id).join(', ')} not online)` });
+      placement.unplaced.push({ service: service.name, replica, reason: `waiting for a node: no online node matches (${someIds(eligible)} not online)` });
       continue;
     }
     if (free.length === 0) {
-      placement.unplaced.push({ service: service.name, replica, reason: `host port ${ports.join(', ')} taken on every candidate node (${usable.map((n) => n.id).join(', ')})` });
+      placement.unplaced.push({ service: service.name, replica, reason: `host port ${ports.join(', ')} taken on every candidate node (${someIds(usable)})` });
       continue;
     }
-    const load = (nodeId: string) => placement.assignments.filter((a) => a.service === service.name && a.nodeId === nodeId).length;
+    const load = (nodeId: string) => loads.get(service.name)?.get(nodeId) ?? 0;
     const target = free.reduce((best, node) => (load(node.id) < load(best.id) ? node : best));
     assign(service, replica, target.id, ports);
   }

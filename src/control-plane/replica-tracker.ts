@@ -30,7 +30,8 @@ interface Seen {
 const isUp = (r: ReplicaState) => r.state === 'running' && r.health !== 'unhealthy';
 
 export class ReplicaTracker {
-  private readonly seen = new Map<string, Seen>();
+  /** Per node, per replica name. */
+  private readonly seen = new Map<string, Map<string, Seen>>();
 
   /**
    * Compares a node's report with the previous one. `expectedHash` is the spec the control plane wants for
@@ -40,11 +41,13 @@ export class ReplicaTracker {
     const changes: ReplicaChange[] = [];
     const containers: ContainerSeen[] = [];
     // A replica no longer in the node's report (scaled away, moved) starts afresh if it comes back.
-    const reported = new Set(report.replicas.map((r) => `${report.node_id}/${r.name}`));
-    for (const key of this.seen.keys()) if (key.startsWith(`${report.node_id}/`) && !reported.has(key)) this.seen.delete(key);
+    let seen = this.seen.get(report.node_id);
+    if (!seen) this.seen.set(report.node_id, (seen = new Map()));
+    const reported = new Set(report.replicas.map((r) => r.name));
+    for (const name of seen.keys()) if (!reported.has(name)) seen.delete(name);
     for (const replica of report.replicas) {
-      const key = `${report.node_id}/${replica.name}`;
-      const before = this.seen.get(key);
+      const key = replica.name;
+      const before = seen.get(key);
       const planned = replica.spec_hash !== expectedHash(replica.name) || (before?.specHash !== undefined && before.specHash !== replica.spec_hash);
       const change = (kind: ReplicaChange['kind'], message: string) =>
         changes.push({ kind, node: report.node_id, service: replica.service, replica: replica.replica, message });
@@ -62,7 +65,7 @@ export class ReplicaTracker {
         }
       }
       if (planned && isUp(replica)) down = false;
-      this.seen.set(key, { state: replica.state, health: replica.health, containerId: replica.container_id, specHash: replica.spec_hash, down });
+      seen.set(key, { state: replica.state, health: replica.health, containerId: replica.container_id, specHash: replica.spec_hash, down });
       if (replica.container_id) {
         containers.push({ node: report.node_id, service: replica.service, replica: replica.replica, containerId: replica.container_id });
       }

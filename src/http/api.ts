@@ -17,6 +17,7 @@ import { prometheusText } from './prometheus.js';
 import { fastifyPath, jsonRoutes, rawRoutes, type JsonRouteName, type RouteAuth, type RouteSpec } from './routes.js';
 import { sinceToMs, type ApiError } from './schemas.js';
 import { LiveStream } from './sse.js';
+import { StatusJson, type Checked } from './status-json.js';
 import { tokenMatches } from '../workspace.js';
 
 export type { ApiHandlers, ControlPlaneCounters } from './handlers.js';
@@ -205,6 +206,13 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
   };
 
   const impls = implementations(handlers) as Record<JsonRouteName, (input: RouteInput<RouteSpec>) => unknown>;
+  // The status and its lists: validated and serialized once per rebuild, not per request (status-json.ts).
+  const statusJson = new StatusJson();
+  const serialized: Partial<Record<JsonRouteName, () => Checked>> = {
+    status: () => statusJson.status(handlers.status()),
+    nodes: () => statusJson.nodes(handlers.status().nodes),
+    services: () => statusJson.services(handlers.status().services),
+  };
   for (const [name, spec] of Object.entries(jsonRoutes) as Array<[JsonRouteName, RouteSpec]>) {
     app.route({
       method: spec.method,
@@ -217,19 +225,28 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
           // No body at all is an empty object, so the answer names the missing field.
           body: parseInput(spec.body, request.body === undefined && spec.body ? {} : request.body, 'body'),
         };
+        const asJson = serialized[name];
+        if (asJson) {
+          const answer = asJson();
+          if (answer.ok) return reply.code(spec.success.status).type('application/json; charset=utf-8').send(answer.json);
+          return schemaMismatch(reply, spec, answer.error);
+        }
         const result = await impls[name](input);
         const checked = spec.success.schema!.safeParse(result);
-        if (!checked.success) {
-          const { error } = describeIssues(checked.error, 'body');
-          options.log?.error({ route: spec.path, issue: error }, 'control plane answer does not match the API schema');
-          return reply.code(500).send({ error: `internal error: the answer does not match its schema (${error})` } satisfies ApiError);
-        }
+        if (!checked.success) return schemaMismatch(reply, spec, checked.error);
         return reply.code(spec.success.status).send(checked.data);
       },
     });
   }
 
+  function schemaMismatch(reply: FastifyReply, spec: RouteSpec, issues: z.ZodError) {
+    const { error } = describeIssues(issues, 'body');
+    options.log?.error({ route: spec.path, issue: error }, 'control plane answer does not match the API schema');
+    return reply.code(500).send({ error: `internal error: the answer does not match its schema (${error})` } satisfies ApiError);
+  }
+
   const live = new LiveStream(handlers, {
+    statusJson,
     heartbeatMs: options.stream?.heartbeatMs ?? 15_000,
     statusMs: options.stream?.statusMs ?? 2_000,
     retryMs: options.stream?.retryMs ?? 2_000,
@@ -243,11 +260,12 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
     exposeHeadRoute: false,
     onRequest: authorize(rawRoutes.stream.auth, true),
     handler: async (request, reply) => {
-      parseInput(rawRoutes.stream.query, request.query, 'query');
+      const query = parseInput(rawRoutes.stream.query, request.query, 'query');
       const header = request.headers['last-event-id'];
       const lastEventId = typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : undefined;
+      const nodes = query.nodes === undefined ? undefined : new Set(query.nodes.split(',').filter(Boolean));
       reply.hijack();
-      live.attach(request.raw, reply.raw, lastEventId);
+      live.attach(request.raw, reply.raw, lastEventId, nodes);
     },
   });
 

@@ -21,6 +21,8 @@ export const nodeViewSchema = z.object({
   /** Remote nodes: connected, connecting, reconnecting, disconnected or `failed: REASON`; null for local ones. */
   ssh_state: z.string().nullable().optional(),
   docker: dockerHealthSchema.nullable(),
+  /** Its labels in otto.yaml (placement, and searching a fleet on the dashboard). */
+  labels: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   metrics: nodeMetricsSchema.nullable(),
   containers: containerMetricsBatchSchema.shape.containers,
 });
@@ -244,6 +246,14 @@ export const eventsQuerySchema = z.object({
 });
 export const streamQuerySchema = z.object({
   access_token: z.string().optional().describe('the API token; EventSource cannot send an Authorization header'),
+  nodes: z
+    .string()
+    .max(16_384)
+    .regex(/^[a-z0-9,-]*$/, 'expected node ids separated by commas')
+    .optional()
+    .describe(
+      'node ids separated by commas (empty: none): `node-metrics` only for these, and in `status` the metrics and containers of these only (the other nodes with metrics null and no containers). For a client that shows a page of a large fleet.',
+    ),
 });
 
 /** Milliseconds since the epoch of a `since` parameter already validated by nodeMetricsQuerySchema. */

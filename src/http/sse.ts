@@ -2,10 +2,16 @@
  * GET /api/v1/stream: one subscription to the control plane's live events, fanned out to every connected
  * client as server-sent events. Every event is validated with its schema before it goes out; a client that
  * stops reading is dropped rather than buffered without end; nothing here can throw into the control plane.
+ *
+ * With thousands of nodes a status is megabytes: it is serialized once per rebuild of its lists (StatusJson),
+ * sent at most at STATUS_BYTES_PER_SECOND on average, and a client that names the nodes it shows
+ * (`?nodes=a,b`) gets the metrics and containers of those only (the others as a summary) and their
+ * `node-metrics` events only.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiHandlers } from './handlers.js';
 import { clusterEventSchema, liveEventSchemas, type LiveEvent } from './schemas.js';
+import { StatusJson } from './status-json.js';
 
 export interface LiveStreamOptions {
   /** Comment lines that keep proxies and browsers from closing an idle stream. */
@@ -15,18 +21,31 @@ export interface LiveStreamOptions {
   /** What a browser waits before reconnecting (the SSE `retry:` field). */
   retryMs: number;
   warn: (message: string, details?: Record<string, unknown>) => void;
+  /** Shared with the JSON routes, so a status is validated and serialized once for both. */
+  statusJson?: StatusJson;
 }
 
 /** A client that has this much unsent data is too slow and is dropped. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const STATUS_AFTER_CHANGE_MS = 150;
+/** Statuses go out no faster than this on average (a 3 MB status every 3 s rather than every 2). */
+const STATUS_BYTES_PER_SECOND = 1024 * 1024;
 
 export function sseFrame(type: string, data: unknown, id?: number): string {
   return `event: ${type}\n${id !== undefined ? `id: ${id}\n` : ''}data: ${JSON.stringify(data)}\n\n`;
 }
 
+interface Client {
+  response: ServerResponse;
+  /** The nodes whose details and metrics it wants; all when undefined. */
+  nodes?: Set<string>;
+}
+
 export class LiveStream {
-  private readonly clients = new Set<ServerResponse>();
+  private readonly clients = new Map<ServerResponse, Client>();
+  private readonly statusJson: StatusJson;
+  /** Size of the largest status last sent: the next waits long enough to keep to STATUS_BYTES_PER_SECOND. */
+  private lastStatusBytes = 0;
   private unsubscribe?: () => void;
   private heartbeatTimer?: NodeJS.Timeout;
   private statusTimer?: NodeJS.Timeout;
@@ -38,14 +57,19 @@ export class LiveStream {
   constructor(
     private readonly handlers: ApiHandlers,
     private readonly options: LiveStreamOptions,
-  ) {}
+  ) {
+    this.statusJson = options.statusJson ?? new StatusJson();
+  }
 
   get clientCount(): number {
     return this.clients.size;
   }
 
-  /** Takes over a request's response for good; `lastEventId` replays the events a reconnecting client missed. */
-  attach(request: IncomingMessage, response: ServerResponse, lastEventId?: number): void {
+  /**
+   * Takes over a request's response for good; `lastEventId` replays the events a reconnecting client
+   * missed; `nodes` limits node details and metrics to those nodes.
+   */
+  attach(request: IncomingMessage, response: ServerResponse, lastEventId?: number, nodes?: Set<string>): void {
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -59,9 +83,10 @@ export class LiveStream {
         if (parsed.success) response.write(sseFrame('event', parsed.data, parsed.data.id));
       }
     }
-    const status = this.statusFrame();
+    const client: Client = { response, nodes };
+    const status = this.statusFrame(client);
     if (status) response.write(status);
-    this.clients.add(response);
+    this.clients.set(response, client);
     // The response closes when the client leaves (or the server ends it): that is when to let go.
     const drop = () => this.drop(response);
     response.on('close', drop);
@@ -73,6 +98,10 @@ export class LiveStream {
   /** Sends one live event from the control plane to every client. Never throws. */
   publish(event: LiveEvent): void {
     try {
+      // The control plane says the status changed: each client gets its own, at the stream's pace.
+      if (event.type === 'status') return this.sendStatus(STATUS_AFTER_CHANGE_MS);
+      // A fleet's nodes report thousands of times a second: nothing is done for metrics nobody shows.
+      if (event.type === 'node-metrics' && !this.anyoneWants((event.data as { node_id?: unknown })?.node_id)) return;
       const schema = liveEventSchemas[event.type];
       if (!schema) return this.options.warn('unknown live event type; not sent', { type: (event as { type: unknown }).type });
       const parsed = schema.safeParse(event.data);
@@ -81,12 +110,17 @@ export class LiveStream {
         return this.options.warn('invalid live event; not sent', { type: event.type, issue: `${issue?.path.join('.')}: ${issue?.message}` });
       }
       const id = event.type === 'event' ? (parsed.data as { id: number }).id : undefined;
-      this.broadcast(sseFrame(event.type, parsed.data, id));
-      if (event.type === 'status') this.lastStatusAt = Date.now();
+      const nodeId = event.type === 'node-metrics' ? (parsed.data as { node_id: string }).node_id : undefined;
+      this.broadcast(sseFrame(event.type, parsed.data, id), nodeId);
       if (event.type === 'event' || event.type === 'operation') this.statusSoon();
     } catch (err) {
       this.options.warn('live event failed', { error: String(err) });
     }
+  }
+
+  private anyoneWants(nodeId: unknown): boolean {
+    for (const client of this.clients.values()) if (!client.nodes || (typeof nodeId === 'string' && client.nodes.has(nodeId))) return true;
+    return false;
   }
 
   close(): void {
@@ -94,7 +128,7 @@ export class LiveStream {
     this.stopTimers();
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    for (const client of this.clients) client.end();
+    for (const client of this.clients.keys()) client.end();
     this.clients.clear();
   }
 
@@ -125,16 +159,22 @@ export class LiveStream {
     this.heartbeatTimer = this.statusTimer = this.pendingStatus = undefined;
   }
 
-  private broadcast(frame: string): void {
-    for (const client of this.clients) {
-      if (client.writableLength > MAX_BUFFERED_BYTES) {
-        this.options.warn('SSE client too slow; dropped');
-        client.destroy();
-        this.drop(client);
-        continue;
-      }
-      client.write(frame);
+  /** To every client, or (`nodeId`) to those that want that node's details. */
+  private broadcast(frame: string | ((client: Client) => string | undefined), nodeId?: string): void {
+    for (const client of [...this.clients.values()]) {
+      if (nodeId !== undefined && client.nodes && !client.nodes.has(nodeId)) continue;
+      if (!this.writable(client)) continue;
+      const text = typeof frame === 'string' ? frame : frame(client);
+      if (text) client.response.write(text);
     }
+  }
+
+  private writable({ response }: Client): boolean {
+    if (response.writableLength <= MAX_BUFFERED_BYTES) return true;
+    this.options.warn('SSE client too slow; dropped');
+    response.destroy();
+    this.drop(response);
+    return false;
   }
 
   private statusSoon(): void {
@@ -144,23 +184,31 @@ export class LiveStream {
     }, STATUS_AFTER_CHANGE_MS);
   }
 
-  /** A fresh status, unless the control plane sent one very recently. */
+  /** A fresh status, unless one went out very recently (or a big one, recently enough for its size). */
   private sendStatus(minAgeMs = this.options.statusMs / 2): void {
-    if (this.clients.size === 0 || Date.now() - this.lastStatusAt < minAgeMs) return;
-    const frame = this.statusFrame();
-    if (!frame) return;
-    this.broadcast(frame);
+    const paced = Math.max(minAgeMs, (this.lastStatusBytes / STATUS_BYTES_PER_SECOND) * 1000);
+    if (this.clients.size === 0 || Date.now() - this.lastStatusAt < paced) return;
+    let largest = 0;
+    this.broadcast((client) => {
+      const frame = this.statusFrame(client);
+      largest = Math.max(largest, frame?.length ?? 0);
+      return frame;
+    });
     this.lastStatusAt = Date.now();
+    this.lastStatusBytes = largest;
   }
 
-  private statusFrame(): string | undefined {
-    const status = this.safely(() => liveEventSchemas.status.safeParse(this.handlers.status()), undefined);
-    if (!status) return undefined;
-    if (!status.success) {
-      this.options.warn('status does not match its schema; not sent', { issue: status.error.issues[0]?.message });
+  private statusFrame(client: Client): string | undefined {
+    const checked = this.safely(() => {
+      const status = this.handlers.status();
+      return client.nodes ? this.statusJson.status(status, client.nodes) : this.statusJson.status(status);
+    }, undefined);
+    if (!checked) return undefined;
+    if (!checked.ok) {
+      this.options.warn('status does not match its schema; not sent', { issue: checked.error.issues[0]?.message });
       return undefined;
     }
-    return sseFrame('status', status.data);
+    return `event: status\ndata: ${checked.json}\n\n`;
   }
 
   private safely<T>(fn: () => T, fallback: T): T {

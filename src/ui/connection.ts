@@ -61,6 +61,8 @@ const EVENT_TYPES = ['status', 'node-metrics', 'event', 'operation'] as const;
 /** The server sends a status at least every few seconds; this much silence means a dead stream. */
 const SILENCE_MS = 20_000;
 const REOPEN_MS = 2_000;
+/** Paging quickly through a fleet reopens the stream once, for the page it stops at. */
+const RETARGET_MS = 100;
 
 export class LiveConnection {
   private source?: EventSource;
@@ -69,11 +71,31 @@ export class LiveConnection {
   private watchdog?: number;
   private reopenTimer?: number;
   private stopped = false;
+  private retargetTimer?: number;
 
+  /**
+   * @param nodes the nodes whose metrics and containers the stream carries (the dashboard's page of a
+   * fleet; the others come as a summary); all of them when undefined.
+   */
   constructor(
     private readonly token: string,
     private readonly callbacks: StreamCallbacks,
+    private nodes?: string[],
   ) {}
+
+  /** The page shows other nodes: the stream is reopened for them (not a loss: nothing is reloaded). */
+  setNodes(ids: string[]): void {
+    if (this.nodes && this.nodes.join(',') === ids.join(',')) return;
+    this.nodes = [...ids];
+    if (!this.source || this.stopped) return;
+    window.clearTimeout(this.retargetTimer);
+    this.retargetTimer = window.setTimeout(() => {
+      if (this.stopped) return;
+      // After a loss too: the browser's own retries would ask for the old nodes.
+      this.source?.close();
+      this.open();
+    }, RETARGET_MS);
+  }
 
   start(): void {
     this.open();
@@ -86,13 +108,15 @@ export class LiveConnection {
     this.stopped = true;
     window.clearInterval(this.watchdog);
     window.clearTimeout(this.reopenTimer);
+    window.clearTimeout(this.retargetTimer);
     this.source?.close();
   }
 
   private open(): void {
     if (this.stopped) return;
     this.lastMessage = Date.now();
-    const source = new EventSource(`/api/v1/stream?access_token=${encodeURIComponent(this.token)}`);
+    const nodes = this.nodes === undefined ? '' : `&nodes=${encodeURIComponent(this.nodes.join(','))}`;
+    const source = new EventSource(`/api/v1/stream?access_token=${encodeURIComponent(this.token)}${nodes}`);
     this.source = source;
     source.onopen = () => {
       this.callbacks.onOpen(this.lost);

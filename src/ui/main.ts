@@ -1,8 +1,9 @@
 /**
  * The Otto dashboard: a header with the cluster name and badges (connection, nodes online, drift, the
- * operation under way with i of N, the scale queue), a card per node with live CPU and memory charts, disk,
- * network rates and containers, the services table with scale and rolling-restart controls, and the events
- * feed. Everything after the first load arrives over server-sent events.
+ * operation under way with i of N, the scale queue), the nodes (counted by state, searched, a page of cards at
+ * a time: node-list-view.ts) with a card each with live CPU and memory charts, disk, network rates and
+ * containers, the services table with scale and rolling-restart controls, and the events feed. The status
+ * and the live metrics arrive over server-sent events, the metrics and containers of the page's nodes only.
  */
 import type { ClusterEvent, ClusterStatus, NodeView, Operation, ServiceView } from '../http/schemas.js';
 import type { NodeMetrics } from '../protocol/messages.js';
@@ -10,6 +11,7 @@ import { LiveChart } from './charts.js';
 import { ApiFailure, LiveConnection, api, forgetToken, saveToken, storedToken } from './connection.js';
 import { ago, bytes, clock, el, percent, rate, setText } from './format.js';
 import { clusterNfrBadge, nodeChartViolations, serviceNfrBadge } from './nfr.js';
+import { NodeListView } from './node-list-view.js';
 import './style.css';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -19,7 +21,6 @@ const SEED_WINDOW_MS = 5 * 60_000;
 let token: string | undefined;
 let connection: LiveConnection | undefined;
 let status: ClusterStatus | undefined;
-const cards = new Map<string, NodeCard>();
 const rows = new Map<string, ServiceRow>();
 let events: ClusterEvent[] = [];
 
@@ -303,21 +304,29 @@ async function loadEvents(): Promise<void> {
 
 // ---- status -------------------------------------------------------------------------------------
 
+/** The nodes the page shows (what the stream is asked the details of). */
+let shownNodes: string[] | undefined;
+const nodeList = new NodeListView(
+  { cards: $('nodes'), summary: $('node-summary'), search: $<HTMLInputElement>('node-search'), pager: $('node-pager') },
+  (id) => {
+    const card = new NodeCard(id);
+    void seedCharts(card);
+    return card;
+  },
+  (ids) => {
+    shownNodes = ids;
+    connection?.setNodes(ids);
+  },
+  (card, node) => {
+    card.update(node);
+    if (status) card.markViolations(nodeChartViolations(status, node.id));
+  },
+);
+
 function applyStatus(s: ClusterStatus): void {
   status = s;
   renderHeader(s);
-  const nodeIds = new Set(s.nodes.map((n) => n.id));
-  for (const [id, card] of cards) if (!nodeIds.has(id)) (card.remove(), cards.delete(id));
-  for (const node of s.nodes) {
-    let card = cards.get(node.id);
-    if (!card) {
-      card = new NodeCard(node.id);
-      cards.set(node.id, card);
-      void seedCharts(card);
-    }
-    card.update(node);
-    card.markViolations(nodeChartViolations(s, node.id));
-  }
+  nodeList.apply(s.nodes);
   const names = new Set(s.services.map((x) => x.name));
   for (const [name, row] of rows) if (!names.has(name)) (row.root.remove(), rows.delete(name));
   for (const service of s.services) {
@@ -340,7 +349,7 @@ function applyOperation(op: Operation): void {
 
 async function refresh(): Promise<void> {
   if (!token) return;
-  applyStatus(await api<ClusterStatus>(token, '/api/v1/status'));
+  // The status comes with the stream (at once when it opens), for the nodes shown: not a whole fleet's here.
   await loadEvents();
 }
 
@@ -381,7 +390,10 @@ async function start(candidate: string): Promise<void> {
   $('token-panel').hidden = true;
   $('dashboard').hidden = false;
   $('forget-token').hidden = false;
-  connection = new LiveConnection(candidate, {
+  // No node's details until the first status says which nodes the page shows.
+  connection = new LiveConnection(
+    candidate,
+    {
     onOpen: (reconnected) => {
       setConnection('live');
       // After a control-plane restart the history and the state may have moved on: take them afresh.
@@ -391,11 +403,13 @@ async function start(candidate: string): Promise<void> {
     onUnauthorized: () => askToken('The control plane refused the token.'),
     onEvent: (type, data) => {
       if (type === 'status') applyStatus(data as ClusterStatus);
-      else if (type === 'node-metrics') cards.get((data as NodeMetrics).node_id)?.addSample(data as NodeMetrics);
+      else if (type === 'node-metrics') nodeList.card((data as NodeMetrics).node_id)?.addSample(data as NodeMetrics);
       else if (type === 'event') addEvent(data as ClusterEvent);
       else if (type === 'operation') applyOperation(data as Operation);
     },
-  });
+    },
+    shownNodes ?? [],
+  );
   connection.start();
 }
 
