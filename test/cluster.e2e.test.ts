@@ -174,7 +174,7 @@ describe.each([
     expect(ghost.errors[0]).toMatch(/pull otto-test\/not-in-any-registry:1/);
   });
 
-  it('streams metrics with the seed field names to a plain MQTT subscriber', async () => {
+  it('streams metrics with the seed field names (and the cores, for migration predictions) to a plain MQTT subscriber', async () => {
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, brokerLogin(dir));
     const seen = new Map<string, unknown>();
     client.on('message', (topic, payload) => seen.set(topic, JSON.parse(payload.toString())));
@@ -183,7 +183,7 @@ describe.each([
     await client.endAsync();
     const node = nodeMetricsSchema.strict().parse(seen.get('otto/nodes/local/metrics/node'));
     expect(Object.keys(node).sort()).toEqual(
-      ['node_id', 'timestamp', 'cpu_percent', 'memory_percent', 'memory_used_mb', 'memory_total_mb', 'disk_percent', 'disk_used_gb', 'disk_total_gb', 'network_bytes_sent', 'network_bytes_recv'].sort(),
+      ['node_id', 'timestamp', 'cpu_percent', 'memory_percent', 'memory_used_mb', 'memory_total_mb', 'disk_percent', 'disk_used_gb', 'disk_total_gb', 'network_bytes_sent', 'network_bytes_recv', 'cpu_count'].sort(),
     );
     const batch = containerMetricsBatchSchema.parse(seen.get('otto/nodes/local/metrics/containers'));
     const web = batch.containers.find((c) => c.container_name === `${cluster}-web-1`);
