@@ -27,6 +27,11 @@ describe('placeReplicas', () => {
     expect(where(placeReplicas(notGarage))).toEqual(['web.1@pc', 'web.2@pi2']);
   });
 
+  it('spreads services over the nodes too: among nodes equal for the service, the one with fewer replicas of any service', () => {
+    const c = config('  - { name: a, image: x }\n  - { name: b, image: x }\n  - { name: c, image: x, replicas: 2 }\n  - { name: d, image: x }');
+    expect(where(placeReplicas(c))).toEqual(['a.1@pc', 'b.1@pi1', 'c.1@pi2', 'c.2@pc', 'd.1@pi1']);
+  });
+
   it('reports a replica no node matches, with the reason', () => {
     const c = config('  - { name: gpu, image: x, placement: { constraints: ["arch == riscv"] } }');
     expect(placeReplicas(c).unplaced).toEqual([{ service: 'gpu', replica: 1, reason: 'no node matches arch == riscv' }]);

@@ -125,13 +125,15 @@ export function placeReplicas(config: OttoConfig, input: PlacementInput = {}): P
   // Only nodes with a port taken get a set, and only services placed get a count: a fleet has many nodes.
   const portsInUse = new Map<string, Set<string>>();
   const portsFree = (nodeId: string, ports: string[]) => ports.length === 0 || ports.every((p) => !portsInUse.get(nodeId)?.has(p));
-  /** Per service, replicas per node. */
+  /** Per service, replicas per node; and replicas of every service per node (the tie-break, so services do not pile up). */
   const loads = new Map<string, Map<string, number>>();
+  const totals = new Map<string, number>();
   const assign = (service: ServiceConfig, replica: number, nodeId: string, ports: string[]) => {
     placement.assignments.push({ service: service.name, replica, nodeId });
     let load = loads.get(service.name);
     if (!load) loads.set(service.name, (load = new Map()));
     load.set(nodeId, (load.get(nodeId) ?? 0) + 1);
+    totals.set(nodeId, (totals.get(nodeId) ?? 0) + 1);
     if (ports.length === 0) return;
     let used = portsInUse.get(nodeId);
     if (!used) portsInUse.set(nodeId, (used = new Set()));
@@ -175,7 +177,9 @@ export function placeReplicas(config: OttoConfig, input: PlacementInput = {}): P
       continue;
     }
     const load = (nodeId: string) => loads.get(service.name)?.get(nodeId) ?? 0;
-    const target = free.reduce((best, node) => (load(node.id) < load(best.id) ? node : best));
+    const total = (nodeId: string) => totals.get(nodeId) ?? 0;
+    const lighter = (node: Eligible['nodes'][number], best: Eligible['nodes'][number]) => load(node.id) < load(best.id) || (load(node.id) === load(best.id) && total(node.id) < total(best.id));
+    const target = free.reduce((best, node) => (lighter(node, best) ? node : best));
     assign(service, replica, target.id, ports);
   }
   placement.assignments.sort((a, b) => (a.service === b.service ? a.replica - b.replica : 0));
