@@ -10,10 +10,12 @@ import { InfrastructureError } from '../errors.js';
 import { OTTO_VERSION } from '../version.js';
 
 /**
- * Node.js flags every agent runs with: a 1 MB young generation and no optimizing compiler. The agent
- * does little work, so this costs no measurable CPU and keeps its RSS under 80 MB with 20 containers
- * (npm run bench:agent: about 105 MB without them). Lite mode has no WebAssembly; saying so up front
- * keeps V8 from printing a warning at every start.
+ * Node.js flags every agent runs with, however it is started (local supervisor, SSH start script and
+ * systemd units, `otto node install --systemd` on a joined device): a 1 MB young generation and no
+ * optimizing compiler. The agent does little work, so this costs no measurable CPU and saves a lot of RSS
+ * (npm run bench:agent, 20 containers: about 105 MB without them when they were added). Lite mode has no WebAssembly; saying so up front keeps
+ * V8 from printing a warning at every start. Measured and left out, no gain: --optimize-for-size,
+ * --v8-pool-size=1, --single-threaded.
  */
 export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--lite-mode', '--no-expose-wasm'];
 

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENT_NODE_FLAGS, localAgentBundle } from '../agent/bundle.js';
 import { runningAgentPid, stopAgent } from '../agent/pid-file.js';
+import { agentSettingsFlags, agentSettingsFromConfig } from '../cli/commands/agent-settings.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 
 const cliPath = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -26,6 +28,8 @@ interface Supervised {
   child?: ChildProcess;
   restarts: number;
   timer?: NodeJS.Timeout;
+  /** The start under way (settings being read); a terminate in between cancels it. */
+  starting?: object;
 }
 
 export class AgentSupervisor {
@@ -85,9 +89,32 @@ export class AgentSupervisor {
     this.spawn(agent);
   }
 
+  /**
+   * Settings are read from otto.yaml here and passed as flags, not `-c otto.yaml`: the agent then never
+   * loads the YAML parser and the config schema (2 MB of its RSS). Read at every start, as the agent did.
+   */
   private spawn(agent: Supervised): void {
     const credentials = join(this.stateDirOf(agent.nodeId), 'mqtt.json');
-    const args = [...AGENT_NODE_FLAGS, agentProgram(), 'agent', '-c', this.configPath, '--node', agent.nodeId, '--mqtt-credentials-file', credentials];
+    const starting = {};
+    agent.starting = starting;
+    const current = () => agent.starting === starting && !this.stopping && this.agents.get(agent.nodeId) === agent;
+    agentSettingsFromConfig(this.configPath, agent.nodeId).then(
+      (settings) => {
+        if (!current()) return;
+        agent.starting = undefined;
+        this.start(agent, ['--node', agent.nodeId, ...agentSettingsFlags(settings), '--mqtt-credentials-file', credentials]);
+      },
+      (err) => {
+        if (!current()) return;
+        agent.starting = undefined;
+        const retryInMs = this.scheduleRestart(agent, Date.now());
+        this.log.error({ node: agent.nodeId, err: errorMessage(err), retryInMs }, 'cannot read the agent settings from the config');
+      },
+    );
+  }
+
+  private start(agent: Supervised, agentArgs: string[]): void {
+    const args = [...AGENT_NODE_FLAGS, agentProgram(), 'agent', ...agentArgs];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, OTTO_LOG_PRETTY: this.pretty ? '1' : '0' },
@@ -99,16 +126,23 @@ export class AgentSupervisor {
       if (agent.child !== child) return;
       agent.child = undefined;
       if (this.stopping || !this.agents.has(agent.nodeId)) return;
-      // An agent that ran for a while (or got back online, see healthy()) starts its backoff over.
-      agent.restarts = Date.now() - startedAt > 60_000 ? 1 : agent.restarts + 1;
-      const delay = Math.min(30_000, 500 * 2 ** (agent.restarts - 1));
-      this.log.warn({ node: agent.nodeId, code, signal, retryInMs: delay }, 'agent exited; restarting');
-      agent.timer = setTimeout(() => this.spawn(agent), delay);
+      const retryInMs = this.scheduleRestart(agent, startedAt);
+      this.log.warn({ node: agent.nodeId, code, signal, retryInMs }, 'agent exited; restarting');
     });
+  }
+
+  /** Returns the delay, in ms. */
+  private scheduleRestart(agent: Supervised, startedAt: number): number {
+    // An agent that ran for a while (or got back online, see healthy()) starts its backoff over.
+    agent.restarts = Date.now() - startedAt > 60_000 ? 1 : agent.restarts + 1;
+    const delay = Math.min(30_000, 500 * 2 ** (agent.restarts - 1));
+    agent.timer = setTimeout(() => this.spawn(agent), delay);
+    return delay;
   }
 
   private async terminate(agent: Supervised): Promise<void> {
     clearTimeout(agent.timer);
+    agent.starting = undefined;
     const child = agent.child;
     agent.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;

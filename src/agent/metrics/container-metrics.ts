@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import type Dockerode from 'dockerode';
 import type { ContainerMetrics, ContainerMetricsBatch } from '../../protocol/messages.js';
+import { readKernelFile } from './kernel-file.js';
 import { MiB, field, memTotalBytes, netDevTotals, round, sumOf, uintAt } from './procfs.js';
 
 /** A running container as the agent already knows it from its own list + inspect. */
@@ -149,13 +149,13 @@ export class ContainerMetricsCollector {
    * fs.promises, 21 ms like this).
    */
   private async readCgroup(f: CgroupFiles, pid: number, hostMemory: number): Promise<Sample> {
-    const cpu = readFileSync(f.cpu, 'latin1');
+    const cpu = readKernelFile(f.cpu);
     const usage = readOptionalNow(f.memUsage);
     const stat = readOptionalNow(f.memStat);
     const limit = readOptionalNow(f.memLimit);
     const io = readOptionalNow(f.io);
     // The network counters live in the container's network namespace, not in its cgroup.
-    const netDev = readFileSync(`${this.procRoot}/${pid}/net/dev`, 'latin1');
+    const netDev = readKernelFile(`${this.procRoot}/${pid}/net/dev`);
     const at = performance.now();
     const net = netDevTotals(netDev);
     const memUsage = usage ? uintAt(usage, 0) : 0;
@@ -291,5 +291,5 @@ async function existing(path: string): Promise<string | undefined> {
 }
 
 function readOptionalNow(path: string | undefined): string {
-  return path ? readFileSync(path, 'latin1') : '';
+  return path ? readKernelFile(path) : '';
 }

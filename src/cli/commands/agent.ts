@@ -8,12 +8,9 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../../config/load.js';
 import { parseDuration } from '../../config/units.js';
 import { UsageError, errorMessage } from '../../errors.js';
-import { Workspace } from '../../workspace.js';
 import type { GlobalOptions } from '../options.js';
-import { brokerCaFile, brokerTransport } from '../../config/transport.js';
 
 interface AgentFlags extends GlobalOptions {
   node?: string;
@@ -60,11 +57,7 @@ export function agentCredentials(file: string | undefined, env: NodeJS.ProcessEn
 }
 
 export async function agent(options: AgentFlags): Promise<void> {
-  const [{ Agent }, { createLogger }, { brokerUrl }] = await Promise.all([
-    import('../../agent/agent.js'),
-    import('../../log.js'),
-    import('../../protocol/broker-url.js'),
-  ]);
+  const [{ Agent }, { createLogger }] = await Promise.all([import('../../agent/agent.js'), import('../../log.js')]);
   if (options.join !== undefined) {
     // A device that dials in: everything comes from its join (the token the first time, its state after).
     const { joinCluster } = await import('../../agent/join.js');
@@ -89,18 +82,13 @@ export async function agent(options: AgentFlags): Promise<void> {
   }
   if (!options.node) throw new UsageError('--node is required (or --join, for a node that dials in)', 'otto cluster start runs the agents of its nodes for you');
   const nodeId = options.node;
-  const loaded = options.config && existsSync(options.config) ? await loadConfig(options.config) : undefined;
-  const config = loaded?.config;
-  const node = config?.nodes.find((n) => n.id === nodeId);
-  if (config && !node) {
-    throw new UsageError(`unknown node "${options.node}" in ${options.config}`, `nodes: ${config.nodes.map((n) => n.id).join(', ')}`);
-  }
-  const cluster = options.cluster ?? config?.cluster.name;
-  const transport = config && brokerTransport(config);
-  const mqttUrl = options.mqttUrl ?? (config && brokerUrl(config.mqtt.host, transport!.port, transport!.tls));
+  // Only a local agent started by hand has a config here: the control plane passes flags (agent-settings.ts).
+  const fromConfig = options.config && existsSync(options.config) ? await (await import('./agent-settings.js')).agentSettingsFromConfig(options.config, nodeId) : undefined;
+  const cluster = options.cluster ?? fromConfig?.cluster;
+  const mqttUrl = options.mqttUrl ?? fromConfig?.mqttUrl;
   if (!cluster || !mqttUrl) throw new UsageError('without a config file, --cluster and --mqtt-url are required', `or pass -c otto.yaml`);
-  const stateDir = options.stateDir ?? (loaded ? new Workspace(loaded.path).agentStateDir(nodeId) : `${process.env.HOME}/.otto/state/${cluster}-${nodeId}`);
-  const interval = options.interval ?? config?.metrics.interval ?? '5s';
+  const stateDir = options.stateDir ?? fromConfig?.stateDir ?? `${process.env.HOME}/.otto/state/${cluster}-${nodeId}`;
+  const interval = options.interval ?? fromConfig?.interval ?? '5s';
   let intervalMs: number;
   try {
     intervalMs = parseDuration(interval);
@@ -110,7 +98,7 @@ export async function agent(options: AgentFlags): Promise<void> {
   // The node's own credential: the file named, else the one Otto keeps in the node's state folder.
   const defaultFile = join(stateDir, 'mqtt.json');
   const credentials = agentCredentials(options.mqttCredentialsFile ?? (existsSync(defaultFile) ? defaultFile : undefined)) ?? {};
-  const caFile = options.mqttCaFile ?? (config && loaded ? brokerCaFile(config, new Workspace(loaded.path).tlsDir) : undefined);
+  const caFile = options.mqttCaFile ?? fromConfig?.caFile;
   let mqttCa: string | undefined;
   if (caFile) {
     try {
@@ -128,7 +116,7 @@ export async function agent(options: AgentFlags): Promise<void> {
     mqttUsername: credentials.username,
     mqttPassword: credentials.password,
     mqttCa,
-    dockerUrl: options.dockerUrl ?? node?.docker_url ?? 'unix:///var/run/docker.sock',
+    dockerUrl: options.dockerUrl ?? fromConfig?.dockerUrl ?? 'unix:///var/run/docker.sock',
     stateDir,
     metricsIntervalMs: intervalMs,
     logger,
