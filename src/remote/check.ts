@@ -20,6 +20,7 @@ import { errorMessage } from '../errors.js';
 import { Credentials } from '../security/credentials.js';
 import { KnownHosts } from './known-hosts.js';
 import { sshTarget } from './manager.js';
+import { ownClientId } from '../protocol/broker-auth.js';
 import { brokerUrl } from '../protocol/broker-url.js';
 import { redactUrl, remoteMqttUrl } from './mqtt-address.js';
 import { PROBE_MJS, PROBE_NAME, type ProbeRequest, type ProbeResult } from './node-scripts.js';
@@ -277,7 +278,8 @@ export async function runClusterCheck(options: CheckOptions): Promise<CheckRepor
   const store = await new Credentials(join(options.workspaceDir, 'credentials.json')).load().catch(() => undefined);
   const credentialsOf = (nodeId: string) => {
     const password = store?.password(nodeId);
-    return password ? { username: nodeId, password } : {};
+    // The node's own client id (a session under its agent's), as the broker accepts from no one else.
+    return password ? { username: nodeId, password, clientId: `${ownClientId('agent', config.cluster.name, nodeId, password)}-check` } : {};
   };
   const caFile = brokerCaFile(config, join(options.workspaceDir, 'tls'));
   const ca = caFile ? await readFile(caFile, 'utf8').catch(() => undefined) : undefined;

@@ -260,9 +260,9 @@ function remainingLength(n) {
   return Buffer.from(out);
 }
 
-function connectPacket(username, password) {
+function connectPacket(username, password, clientId) {
   let flags = 0x02;
-  const payload = [encodeString('otto-probe-' + Math.random().toString(16).slice(2, 10))];
+  const payload = [encodeString(clientId || 'otto-probe-' + Math.random().toString(16).slice(2, 10))];
   if (username) {
     flags |= 0x80;
     payload.push(encodeString(username));
@@ -302,7 +302,7 @@ function probeBroker(broker) {
     };
     const timer = setTimeout(() => finish({ ok: false, error: 'timed out' }), timeoutMs);
     socket.on(secure ? 'secureConnect' : 'connect', () => {
-      if (!broker.nonce) socket.write(connectPacket(broker.username, broker.password));
+      if (!broker.nonce) socket.write(connectPacket(broker.username, broker.password, broker.clientId));
     });
     socket.on('data', (chunk) => {
       received = Buffer.concat([received, chunk]);
@@ -342,7 +342,8 @@ export const PROBE_NAME = `otto-probe-${short(PROBE_MJS)}.mjs`;
 
 export interface ProbeRequest {
   docker?: string;
-  broker?: { url: string; username?: string; password?: string; nonce?: string; ca?: string };
+  /** clientId: a node may connect only with its own (broker-auth.ts clientIdAllowed). */
+  broker?: { url: string; username?: string; password?: string; clientId?: string; nonce?: string; ca?: string };
   /** Force-removes every container that has all of these `key=value` labels (at least one). */
   remove?: { docker: string; labels: string[] };
   /** Per network request (Docker, broker). */
