@@ -17,6 +17,7 @@ import { prometheusText } from './prometheus.js';
 import { fastifyPath, jsonRoutes, rawRoutes, type JsonRouteName, type RouteAuth, type RouteSpec } from './routes.js';
 import { sinceToMs, type ApiError } from './schemas.js';
 import { LiveStream } from './sse.js';
+import { StatusAnswer } from './status-answer.js';
 import { StatusJson, type Bytes } from './status-json.js';
 import { tokenMatches } from '../workspace.js';
 
@@ -208,8 +209,9 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
   const impls = implementations(handlers) as Record<JsonRouteName, (input: RouteInput<RouteSpec>) => unknown>;
   // The status and its lists: validated and serialized once per rebuild, not per request (status-json.ts).
   const statusJson = new StatusJson();
+  const statusAnswer = new StatusAnswer(() => statusJson.statusBytes(handlers.status()));
   const serialized: Partial<Record<JsonRouteName, () => Bytes>> = {
-    status: () => statusJson.statusBytes(handlers.status()),
+    status: () => statusAnswer.get(),
     nodes: () => statusJson.nodeBytes(handlers.status().nodes),
     services: () => statusJson.serviceBytes(handlers.status().services),
   };
@@ -228,6 +230,8 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
         const asJson = serialized[name];
         if (asJson) {
           const answer = asJson();
+          // A fleet's next status is made once this answer is out (status-answer.ts).
+          if (name === 'status') reply.raw.once('close', () => statusAnswer.sent());
           if (answer.ok) return reply.code(spec.success.status).type('application/json; charset=utf-8').send(answer.bytes);
           return schemaMismatch(reply, spec, answer.error);
         }

@@ -79,7 +79,8 @@ class NodeListJson {
   bytes(list: NodeView[]): Bytes {
     const built = this.build(list);
     if (!built.ok) return built;
-    built.bytes ??= Buffer.from((built.json ??= `[${built.full.join(',')}]`));
+    // The text is not kept: megabytes of heap for a fleet, only needed again by a stream client (json()).
+    built.bytes ??= Buffer.from(built.json ?? `[${built.full.join(',')}]`);
     return { ok: true, bytes: built.bytes };
   }
 
