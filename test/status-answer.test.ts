@@ -33,14 +33,17 @@ describe('StatusAnswer', () => {
 
   it('answers a slow one from the last made, and makes the next once the answer is out', () => {
     const { made, make } = maker(25);
-    const answer = new StatusAnswer(make, 20, 5_000);
+    const answer = new StatusAnswer(make, 20, 5_000, 100);
     expect(text(answer.get())).toBe('{"n":1}');
     answer.sent();
     // Made for the request itself: nothing to make afterwards.
     expect(made.count).toBe(1);
     expect(text(answer.get())).toBe('{"n":1}');
     expect(made.count).toBe(1);
+    // The last one is younger than the refresh period: not made again yet.
     answer.sent();
+    expect(made.count).toBe(1);
+    answer.sent(performance.now() + 200);
     expect(made.count).toBe(2);
     expect(text(answer.get())).toBe('{"n":2}');
   });

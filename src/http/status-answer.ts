@@ -3,8 +3,9 @@
  * (thousands of node views, validated and serialized) takes hundreds of milliseconds; made inside the
  * request it is that request's latency, and every request waits behind it. So once making it took
  * SLOW_MS or more, a request is answered with the last one made (at most MAX_AGE_MS old, else it is made
- * again first), and the next one is made once that answer went out. A small cluster's status costs a
- * millisecond or two: it is made for every request, as fresh as can be.
+ * again first), and the next one is made once that answer went out, if the last is REFRESH_MS old (so
+ * clients asking often cost one build a second, and rarely find one under way). A small cluster's status
+ * costs a millisecond or two: it is made for every request, as fresh as can be.
  */
 import type { Bytes } from './status-json.js';
 
@@ -12,6 +13,8 @@ import type { Bytes } from './status-json.js';
 export const SLOW_MS = 50;
 /** A status older than this is not given out: it is made again first (a client that asks rarely). */
 export const MAX_AGE_MS = 5_000;
+/** A slow status is made again after an answer once the last one is this old. */
+export const REFRESH_MS = 1_000;
 
 export class StatusAnswer {
   private last?: { bytes: Bytes; at: number };
@@ -21,6 +24,7 @@ export class StatusAnswer {
     private readonly make: () => Bytes,
     private readonly slowMs = SLOW_MS,
     private readonly maxAgeMs = MAX_AGE_MS,
+    private readonly refreshMs = REFRESH_MS,
   ) {}
 
   /** The answer for a request now. */
@@ -33,8 +37,8 @@ export class StatusAnswer {
   }
 
   /** Call once an answer went out: a newer status is made if the last request was given an older one. */
-  sent(): void {
-    if (!this.wanted) return;
+  sent(now = performance.now()): void {
+    if (!this.wanted || (this.last && now - this.last.at < this.refreshMs)) return;
     this.wanted = false;
     this.refresh();
   }
