@@ -27,6 +27,24 @@ describe('StatusJson', () => {
     expect(json.status(status)).toEqual(answer);
   });
 
+  it('gives the same text as UTF-8 bytes, the lists encoded once', () => {
+    const status = new FakeControlPlane().status();
+    status.nodes[0]!.labels = { place: 'Küche ☕' };
+    const json = new StatusJson();
+    const first = json.statusBytes(status);
+    if (!first.ok) throw new Error('expected a valid status');
+    expect(first.bytes.toString('utf8')).toBe(wholeText(status));
+    const nodes = json.nodeBytes(status.nodes);
+    if (!nodes.ok) throw new Error('expected a valid node list');
+    expect(nodes.bytes.toString('utf8')).toBe(JSON.stringify(nodeListSchema.parse(status.nodes)));
+    expect(json.nodeBytes(status.nodes)).toEqual(nodes);
+    expect((json.nodeBytes(status.nodes) as { bytes: Buffer }).bytes).toBe(nodes.bytes);
+    const bad = structuredClone(status);
+    (bad.nodes[0] as Record<string, unknown>).online = 'yes';
+    const refused = json.statusBytes(bad);
+    expect(refused.ok).toBe(false);
+  });
+
   it('follows a rebuilt list, and a node whose report changed', () => {
     const fake = new FakeControlPlane();
     const json = new StatusJson();

@@ -39,6 +39,7 @@ export class Migrations {
   private intervalMs = 0;
   private readonly rules = new Map<string, { rules: NfrRule[]; action: NfrAction }>();
   private rulesOf?: OttoConfig;
+  private servicesOf?: { config: OttoConfig; byName: Map<string, ServiceConfig> };
   /** What was said about each replica's violation, so a decision that stands is said once, not every tick. */
   private readonly said = new Map<string, string>();
   private readonly onlineSince = new Map<string, number>();
@@ -76,8 +77,11 @@ export class Migrations {
     return found;
   }
 
+  /** The services by name, made once per config (not once per report: thousands of them a second in a fleet). */
   private services(): Map<string, ServiceConfig> {
-    return new Map(this.host.config().services.map((s) => [s.name, s]));
+    const config = this.host.config();
+    if (this.servicesOf?.config !== config) this.servicesOf = { config, byName: new Map(config.services.map((s) => [s.name, s])) };
+    return this.servicesOf.byName;
   }
 
   /** A node's sample, judged for each replica assigned to it whose service has node rules. */

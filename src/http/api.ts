@@ -17,7 +17,8 @@ import { prometheusText } from './prometheus.js';
 import { fastifyPath, jsonRoutes, rawRoutes, type JsonRouteName, type RouteAuth, type RouteSpec } from './routes.js';
 import { sinceToMs, type ApiError } from './schemas.js';
 import { LiveStream } from './sse.js';
-import { StatusJson, type Checked } from './status-json.js';
+import { StatusAnswer } from './status-answer.js';
+import { StatusJson, type Bytes } from './status-json.js';
 import { tokenMatches } from '../workspace.js';
 
 export type { ApiHandlers, ControlPlaneCounters } from './handlers.js';
@@ -208,10 +209,11 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
   const impls = implementations(handlers) as Record<JsonRouteName, (input: RouteInput<RouteSpec>) => unknown>;
   // The status and its lists: validated and serialized once per rebuild, not per request (status-json.ts).
   const statusJson = new StatusJson();
-  const serialized: Partial<Record<JsonRouteName, () => Checked>> = {
-    status: () => statusJson.status(handlers.status()),
-    nodes: () => statusJson.nodes(handlers.status().nodes),
-    services: () => statusJson.services(handlers.status().services),
+  const statusAnswer = new StatusAnswer(() => statusJson.statusBytes(handlers.status()));
+  const serialized: Partial<Record<JsonRouteName, () => Bytes>> = {
+    status: () => statusAnswer.get(),
+    nodes: () => statusJson.nodeBytes(handlers.status().nodes),
+    services: () => statusJson.serviceBytes(handlers.status().services),
   };
   for (const [name, spec] of Object.entries(jsonRoutes) as Array<[JsonRouteName, RouteSpec]>) {
     app.route({
@@ -228,7 +230,9 @@ export async function buildApi(options: StartApiOptions): Promise<FastifyInstanc
         const asJson = serialized[name];
         if (asJson) {
           const answer = asJson();
-          if (answer.ok) return reply.code(spec.success.status).type('application/json; charset=utf-8').send(answer.json);
+          // A fleet's next status is made once this answer is out (status-answer.ts).
+          if (name === 'status') reply.raw.once('close', () => statusAnswer.sent());
+          if (answer.ok) return reply.code(spec.success.status).type('application/json; charset=utf-8').send(answer.bytes);
           return schemaMismatch(reply, spec, answer.error);
         }
         const result = await impls[name](input);

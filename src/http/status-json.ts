@@ -12,13 +12,14 @@ import { z } from 'zod';
 import { clusterStatusSchema, nodeViewSchema, serviceListSchema, type ClusterStatus, type NodeView } from './schemas.js';
 
 export type Checked = { ok: true; json: string } | { ok: false; error: z.ZodError };
+export type Bytes = { ok: true; bytes: Buffer } | { ok: false; error: z.ZodError };
 
 const restSchema = clusterStatusSchema.omit({ nodes: true, services: true });
 
 /** Validated JSON of one list, remembered for the array it was made from. */
 class ListJson<T> {
   private source?: unknown[];
-  private checked?: { ok: true; items: T[]; json?: string } | { ok: false; error: z.ZodError };
+  private checked?: { ok: true; items: T[]; json?: string; bytes?: Buffer } | { ok: false; error: z.ZodError };
 
   constructor(private readonly schema: z.ZodType<T[]>) {}
 
@@ -39,9 +40,18 @@ class ListJson<T> {
     checked.json ??= JSON.stringify(parsed.items);
     return { ok: true, json: checked.json };
   }
+
+  /** The same JSON as UTF-8 bytes, encoded once per list. */
+  bytes(list: unknown[]): Bytes {
+    const json = this.json(list);
+    if (!json.ok) return json;
+    const checked = this.checked as { ok: true; bytes?: Buffer };
+    checked.bytes ??= Buffer.from(json.json);
+    return { ok: true, bytes: checked.bytes };
+  }
 }
 
-type Built = { ok: true; full: string[]; heads: string[]; json?: string } | { ok: false; error: z.ZodError };
+type Built = { ok: true; full: string[]; heads: string[]; json?: string; bytes?: Buffer } | { ok: false; error: z.ZodError };
 
 const headSchema = nodeViewSchema.omit({ metrics: true, containers: true });
 const metricsSchema = nodeViewSchema.shape.metrics;
@@ -63,6 +73,15 @@ class NodeListJson {
     if (!built.ok) return built;
     built.json ??= `[${built.full.join(',')}]`;
     return { ok: true, json: built.json };
+  }
+
+  /** The same JSON as UTF-8 bytes, encoded once per rebuild of the list. */
+  bytes(list: NodeView[]): Bytes {
+    const built = this.build(list);
+    if (!built.ok) return built;
+    // The text is not kept: megabytes of heap for a fleet, only needed again by a stream client (json()).
+    built.bytes ??= Buffer.from(built.json ?? `[${built.full.join(',')}]`);
+    return { ok: true, bytes: built.bytes };
   }
 
   /** Full views of the nodes in `shown`, summaries of the others. */
@@ -118,6 +137,40 @@ export class StatusJson {
 
   services(services: ClusterStatus['services']): Checked {
     return this.serviceList.json(services);
+  }
+
+  nodeBytes(nodes: ClusterStatus['nodes']): Bytes {
+    return this.nodeList.bytes(nodes);
+  }
+
+  serviceBytes(services: ClusterStatus['services']): Bytes {
+    return this.serviceList.bytes(services);
+  }
+
+  /**
+   * The whole status as UTF-8 bytes, for the API: the megabytes of node and service lists are encoded once
+   * per rebuild and copied, not encoded again for every request; the same text as `status(status)`.
+   */
+  statusBytes(status: ClusterStatus): Bytes {
+    const { nodes, services, ...rest } = status;
+    const parsed = restSchema.safeParse(rest);
+    if (!parsed.success) return { ok: false, error: parsed.error };
+    const nodeBytes = this.nodeList.bytes(nodes);
+    if (!nodeBytes.ok) return nodeBytes;
+    const serviceBytes = this.serviceList.bytes(services);
+    if (!serviceBytes.ok) return { ok: false, error: withPath(serviceBytes.error, 'services') };
+    const { cluster, drift, operation, queue, counters } = parsed.data;
+    const part = (value: unknown) => JSON.stringify(value);
+    return {
+      ok: true,
+      bytes: Buffer.concat([
+        Buffer.from(`{"cluster":${part(cluster)},"nodes":`),
+        nodeBytes.bytes,
+        Buffer.from(',"services":'),
+        serviceBytes.bytes,
+        Buffer.from(`,"drift":${part(drift)},"operation":${part(operation)},"queue":${part(queue)},"counters":${part(counters)}}`),
+      ]),
+    };
   }
 
   /** The whole status; with `shown`, the nodes not in it as summaries. */
