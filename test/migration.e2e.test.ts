@@ -231,4 +231,38 @@ describe('metrics-driven migration with two real agents', () => {
     expect(Math.min(...afterFirstAnswer.map((x) => x.answering))).toBeGreaterThanOrEqual(1);
     expect(replicaOf(await c.status(), 'calm')?.node).toBe(to);
   }, 180_000);
+
+  it('with rebalance: auto, spreads replicas onto a node that joins, start-first, never fewer running', async () => {
+    const WIDE = `  - name: wide
+    image: ${TEST_IMAGE}
+    command: ["httpd", "-f", "-p", "8080"]
+    init: true
+    replicas: 4
+    update: { monitor: 1s }
+    stop_grace_period: 2s
+`;
+    const withRebalance = (text: string) => text.replace('cooldown: 5m }', 'cooldown: 5m, rebalance: auto }');
+    feed('a', 10);
+    feed('b', 10);
+    feed('c', 10);
+    c.writeConfig(withRebalance(config(flags, 'auto', CALM + WIDE)));
+    await waitFor('wide running on a and b', async () => {
+      const copies = await runningOn('wide');
+      return copies.length === 4 && copies.every((x) => x.node === 'a' || x.node === 'b') && copies;
+    }, 60_000);
+    const watch = watchService(c.name, 'wide');
+    c.writeConfig(withRebalance(config(flags, 'auto', CALM + WIDE)).replace('  - { id: b, host: localhost }\n', '  - { id: b, host: localhost }\n  - { id: c, host: localhost }\n'));
+    const moved = await waitFor('a replica of wide moved to c', async () => (await events()).find((e) => e.kind === 'replica-migrated' && e.service === 'wide'), 90_000);
+    expect(moved.message).toMatch(/to c: rebalance/);
+    await waitFor('wide spread 2/1/1 with one copy each', async () => {
+      const copies = await runningOn('wide');
+      const on = (node: string) => copies.filter((x) => x.node === node).length;
+      return copies.length === 4 && on('c') === 1 && Math.max(on('a'), on('b')) === 2;
+    }, 30_000);
+    const samples = await watch.stop();
+    expect(Math.min(...samples.map((x) => x.running))).toBeGreaterThanOrEqual(4);
+    // Spread as far as it goes (no two nodes differ by more than one): nothing else moves.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    expect((await events()).filter((e) => e.kind === 'replica-migrated' && e.service === 'wide')).toHaveLength(1);
+  }, 180_000);
 });
