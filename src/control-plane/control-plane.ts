@@ -2,7 +2,7 @@
  * The control plane: wires the embedded broker, the MQTT link to every node, the node registry and its
  * lifecycle (online, unreachable, lost), the control loop (config reload, spec revisions, plan and
  * desired states, drift), the operation queue, the ledger, the local and remote agents, and the HTTP API
- * the CLI and the dashboard use. Decisions live in the modules it wires (cluster-planner, handover,
+ * the CLI and the dashboard use. Decisions live in the modules it wires (cluster-planner, handover, config-reload,
  * placement, operation-runners); this file only connects them and keeps time.
  */
 import type { FastifyInstance } from 'fastify';
@@ -21,7 +21,7 @@ import type { NodeState } from '../protocol/messages.js';
 import { apiTls, brokerTransport, transportWarnings } from '../config/transport.js';
 import { RemoteAgentManager, type NodeResult } from '../remote/manager.js';
 import { Credentials } from '../security/credentials.js';
-import { writeAtomic, type Workspace } from '../workspace.js';
+import type { Workspace } from '../workspace.js';
 import { AgentProvisioning } from './agent-provisioning.js';
 import { AgentSupervisor } from './agent-supervisor.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
@@ -31,6 +31,7 @@ import { topics } from '../protocol/topics.js';
 import { encode } from '../protocol/messages.js';
 import { servedTls, type ServedTls } from './tls-setup.js';
 import { ClusterView } from './cluster-view.js';
+import { ConfigReload } from './config-reload.js';
 import { ConfigWatcher } from './config-watcher.js';
 import { DesiredPublisher } from './desired-publisher.js';
 import type { ClusterPlan } from './desired-state.js';
@@ -44,7 +45,7 @@ import { MqttLink } from './mqtt-link.js';
 import { NodeRegistry, type NodeSettings } from './node-registry.js';
 import { OperationQueue } from './operations.js';
 import { replicaKey } from './placement.js';
-import { describeChange, describeOperation, SpecRollout } from './spec-rollout.js';
+import { describeOperation, SpecRollout } from './spec-rollout.js';
 import { saveStatusSnapshot, seedFromSnapshot } from './status-snapshot.js';
 import { recordReplicaContainers } from './replica-records.js';
 import { ReplicaTracker } from './replica-tracker.js';
@@ -75,7 +76,6 @@ export class ControlPlane implements ApiHandlers {
   private readonly secretValues = new SecretKeeper();
   private readonly secrets: SecretDistributor;
   /** A secret of the running config that cannot be read any more (its last value stays in use). */
-  private secretsError: string | null = null;
   private readonly view: ClusterView;
   private readonly tracker = new ReplicaTracker();
   private readonly drift = new DriftTracker();
@@ -85,7 +85,7 @@ export class ControlPlane implements ApiHandlers {
   private readonly access: NodeAccess;
   private agents!: AgentProvisioning;
   private readonly startedAt = new Date();
-  private configError: string | null = null;
+  private reload!: ConfigReload;
   private tickTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
   private snapshotTimer?: NodeJS.Timeout;
@@ -197,7 +197,7 @@ export class ControlPlane implements ApiHandlers {
       cluster: () => ({
         config_path: this.loaded.path,
         config_hash: this.loaded.hash,
-        config_error: this.configError,
+        config_error: this.reload?.error ?? null,
         started_at: this.startedAt.toISOString(),
         pid: process.pid,
         mqtt_url: this.mqttUrl,
@@ -247,6 +247,32 @@ export class ControlPlane implements ApiHandlers {
     const config = this.config;
     await this.secretValues.load(config, this.loaded, this.workspace.dir);
     this.watcher = new ConfigWatcher(this.loaded.path, this.loaded.hash, (next, text) => this.secretValues.verify(next, { path: this.loaded.path, text }));
+    this.reload = new ConfigReload({
+      watcher: this.watcher,
+      ledger: this.ledger,
+      specs: this.specs,
+      secretValues: this.secretValues,
+      workspace: this.workspace,
+      log: this.log,
+      config: () => this.config,
+      loaded: () => this.loaded,
+      adopt: async (loaded) => {
+        this.loaded = loaded;
+        await this.credentials.ensurePools(loaded.config.node_pools.map((p) => p.name));
+        this.access.refresh();
+        this.migrations.configChanged();
+        this.registry.setNodes(this.nodeSettings(this.config), this.heartbeatTimeoutMs);
+        this.lifecycle.track(this.config.nodes.map((n) => n.id));
+      },
+      provision: async (config, before) => {
+        await this.credentials.ensure(config.nodes.map((n) => n.id));
+        for (const removed of before.nodes.filter((n) => !config.nodes.some((m) => m.id === n.id))) await this.access.revoke(removed.id);
+        await this.agents.ensureLocal(config);
+        // SSH provisioning goes on in the background: the control loop never waits for a node.
+        await this.agents.ensureRemote(config, { waitFirstAttemptMs: 0 }).catch((err) => this.log.error({ err: errorMessage(err) }, 'remote agents'));
+      },
+      event: (event) => this.event(event),
+    });
     await this.ledger.load();
     await this.feed.load();
     this.registry.setNodes(this.nodeSettings(config), this.heartbeatTimeoutMs);
@@ -459,81 +485,13 @@ export class ControlPlane implements ApiHandlers {
 
   private async tick(): Promise<void> {
     const started = performance.now();
-    await this.reloadConfig();
-    await this.refreshSecrets();
+    await this.reload.checkConfig();
+    await this.reload.checkSecrets();
     await this.publisher.replan();
     this.recordDrift();
     this.migrations.tick();
     this.stats.reconcile_count++;
     this.stats.reconcile_seconds_sum += (performance.now() - started) / 1000;
-  }
-
-  private async reloadConfig(): Promise<void> {
-    const change = await this.watcher.check();
-    if (change.kind === 'rejected') {
-      this.configError = change.error;
-      this.log.error({ error: change.error }, 'otto.yaml changed but is invalid; keeping the running config');
-      await this.event({ kind: 'config-rejected', message: `config rejected, still running the previous one: ${change.error}` });
-      return;
-    }
-    if (change.kind === 'restored') {
-      this.configError = null;
-      await this.event({ kind: 'config-reloaded', message: 'config reloaded: otto.yaml is back to the running config' });
-      return;
-    }
-    if (change.kind !== 'reloaded') return;
-    const before = this.config;
-    const beforeFile = this.loaded.config;
-    this.loaded = { ...this.loaded, config: change.config, text: change.text, hash: change.hash };
-    await this.credentials.ensurePools(change.config.node_pools.map((p) => p.name));
-    this.access.refresh();
-    this.migrations.configChanged();
-    this.secretValues.adoptVerified();
-    this.secretsError = null;
-    this.configError = null;
-    this.registry.setNodes(this.nodeSettings(this.config), this.heartbeatTimeoutMs);
-    this.lifecycle.track(this.config.nodes.map((n) => n.id));
-    // A scale holds only while the config's replicas for the service stay what they were when it was made.
-    for (const [name, scale] of Object.entries(this.ledger.data.scales)) {
-      const service = change.config.services.find((s) => s.name === name);
-      if (!service || service.replicas !== scale.config_replicas) delete this.ledger.data.scales[name];
-    }
-    const changedSpecs = this.specs.sync();
-    await this.ledger.save();
-    await writeAtomic(this.workspace.snapshotPath, change.text, 0o600);
-    await writeAtomic(this.workspace.hashPath, `${change.hash}\n`);
-    await this.credentials.ensure(change.config.nodes.map((n) => n.id));
-    for (const removed of beforeFile.nodes.filter((n) => !change.config.nodes.some((m) => m.id === n.id))) await this.access.revoke(removed.id);
-    await this.agents.ensureLocal(change.config);
-    // SSH provisioning goes on in the background: the control loop never waits for a node.
-    await this.agents.ensureRemote(change.config, { waitFirstAttemptMs: 0 }).catch((err) => this.log.error({ err: errorMessage(err) }, 'remote agents'));
-    this.log.info({ hash: change.hash.slice(0, 12) }, 'otto.yaml reloaded');
-    await this.event({ kind: 'config-reloaded', message: `config reloaded: ${describeChange(before, change.config)}` });
-    this.specs.enqueueUpdates(changedSpecs);
-  }
-
-  /** A secret's file or variable changed: the services using it update; one that cannot be read is reported once. */
-  private async refreshSecrets(): Promise<void> {
-    const result = await this.secretValues.refresh(this.config, this.loaded);
-    if (result.kind === 'failed') {
-      if (!result.first) return;
-      this.secretsError = result.error;
-      this.configError ??= result.error;
-      this.log.error({ error: result.error }, 'a secret cannot be read; its replicas keep the value read before');
-      await this.event({ kind: 'config-rejected', message: `a secret cannot be read; replicas keep the value read before: ${result.error}` });
-      return;
-    }
-    if (this.secretsError !== null) {
-      if (this.configError === this.secretsError) this.configError = null;
-      this.secretsError = null;
-      if (result.kind === 'recovered') await this.event({ kind: 'config-reloaded', message: 'every secret can be read again' });
-    }
-    if (result.kind !== 'changed') return;
-    const changed = this.specs.sync();
-    const what = [...result.secrets.map((name) => `secret ${name}`), ...(result.registries ? ['a registry credential'] : [])].join(', ');
-    this.log.info({ secrets: result.secrets, registries: result.registries }, 'secret values changed');
-    await this.event({ kind: 'config-reloaded', message: `${what} changed${changed.length ? `: updating ${changed.join(', ')}` : ''}` });
-    this.specs.enqueueUpdates(changed);
   }
 
   /** Every online node has reported on the last desired state it was sent. */
