@@ -5,14 +5,14 @@
  * node by search (its card then gets its live metrics: the stream carries the page's nodes), filter by
  * label and by state. The screenshot is kept in test-artifacts/dashboard-fleet.png.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../src/ui/node-list.js';
-import { otto, waitFor } from './support/cli.js';
-import { createCluster, type TestCluster } from './support/cluster.js';
+import { waitFor } from './support/cli.js';
+import { createCluster, startSimulated, type TestCluster } from './support/cluster.js';
 import { SimFleet } from './support/sim-fleet/sim-fleet.js';
 
 const CHROMIUM = process.env.OTTO_CHROMIUM ?? '/usr/bin/chromium';
@@ -52,16 +52,14 @@ describe(`the dashboard with a simulated fleet of ${NODES.toLocaleString('en')} 
     mkdirSync(artifacts, { recursive: true });
     expect(silent.size).toBe(SILENT);
     c = await createCluster('dashfleet', config);
-    const started = await otto(['cluster', 'start', '--detach'], { cwd: c.dir, env: { OTTO_SIMULATED_AGENTS: '1' } });
-    expect(started.code, started.stderr).toBe(0);
-    token = readFileSync(join(c.dir, '.otto', 'token'), 'utf8').trim();
-    const credentials = JSON.parse(readFileSync(join(c.dir, '.otto', 'credentials.json'), 'utf8')) as { nodes: Record<string, { password: string }> };
+    const started = await startSimulated(c);
+    token = started.token;
     fleet = new SimFleet({
       host: '127.0.0.1',
       port: c.mqttPort,
       cluster: c.name,
       intervalMs: 5_000,
-      nodes: ids.filter((id) => !silent.has(id)).map((id) => ({ id, password: credentials.nodes[id]!.password })),
+      nodes: ids.filter((id) => !silent.has(id)).map((id) => ({ id, password: started.passwordOf(id) })),
     });
     fleet.start();
     await waitFor('the fleet online', async () => fleet.snapshot().connected === NODES - SILENT, 90_000, 500);

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterEvent, ClusterStatus } from '../src/http/schemas.js';
-import { containersOf, otto, waitFor, TEST_IMAGE } from './support/cli.js';
+import { containersOf, isAlive, otto, waitFor, TEST_IMAGE } from './support/cli.js';
 import { createCluster, type TestCluster } from './support/cluster.js';
 
 const RULE = 'node.cpu_percent < 85 for 3s';
@@ -210,14 +210,7 @@ describe('metrics-driven migration with two real agents', () => {
     await waitFor('the copy on the target', async () => (await runningOn('calm')).some((x) => x.node === to), 60_000, 200);
     const pid = (await c.status()).cluster.pid!;
     process.kill(pid, 'SIGKILL');
-    await waitFor('the control plane gone', async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000, 50);
+    await waitFor('the control plane gone', async () => !isAlive(pid), 10_000, 50);
     expect((await runningOn('calm')).map((x) => x.id)).toContain(original!.id);
     await start();
     await waitFor('the move finished', async () => (await events()).find((e) => e.kind === 'replica-migrated' && e.service === 'calm'), 90_000);

@@ -11,8 +11,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterStatusSchema, type ClusterEvent, type ClusterStatus, type Operation } from '../src/http/schemas.js';
-import { otto, waitFor } from './support/cli.js';
-import { createCluster, type TestCluster } from './support/cluster.js';
+import { waitFor } from './support/cli.js';
+import { createCluster, startSimulated, type TestCluster } from './support/cluster.js';
 import { SimFleet } from './support/sim-fleet/sim-fleet.js';
 
 const NODES = 1_000;
@@ -77,16 +77,14 @@ describe(`metrics-driven migration in a simulated fleet of ${NODES.toLocaleStrin
 
   beforeAll(async () => {
     c = await createCluster('simmigr', config);
-    const started = await otto(['cluster', 'start', '--detach'], { cwd: c.dir, env: { OTTO_SIMULATED_AGENTS: '1' } });
-    expect(started.code, started.stderr).toBe(0);
-    token = readFileSync(join(c.dir, '.otto', 'token'), 'utf8').trim();
-    const credentials = JSON.parse(readFileSync(join(c.dir, '.otto', 'credentials.json'), 'utf8')) as { nodes: Record<string, { password: string }> };
+    const started = await startSimulated(c);
+    token = started.token;
     fleet = new SimFleet({
       host: '127.0.0.1',
       port: c.mqttPort,
       cluster: c.name,
       intervalMs: 2_000,
-      nodes: ids.map((id) => ({ id, password: credentials.nodes[id]!.password })),
+      nodes: ids.map((id) => ({ id, password: started.passwordOf(id) })),
       cpuCount: CORES,
       baseCpu,
       replicaCpu: REPLICA_CPU,

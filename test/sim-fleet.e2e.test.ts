@@ -6,12 +6,10 @@
  * placed on at the spec hash that node runs; a group cut off abruptly shows as unreachable, its replicas
  * stale, the others untouched.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterStatusSchema, type ClusterStatus } from '../src/http/schemas.js';
-import { otto, waitFor } from './support/cli.js';
-import { createCluster, type TestCluster } from './support/cluster.js';
+import { waitFor } from './support/cli.js';
+import { createCluster, startSimulated, type TestCluster } from './support/cluster.js';
 import { SimFleet } from './support/sim-fleet/sim-fleet.js';
 
 const NODES = 200;
@@ -43,11 +41,9 @@ describe(`a simulated fleet of ${NODES} nodes against a real control plane`, () 
   beforeAll(async () => {
     c = await createCluster('simfleet', config);
     // The simulated agents stand in for the local nodes' agents: the control plane must not start real ones.
-    const started = await otto(['cluster', 'start', '--detach'], { cwd: c.dir, env: { OTTO_SIMULATED_AGENTS: '1' } });
-    expect(started.code, started.stderr).toBe(0);
-    token = readFileSync(join(c.dir, '.otto', 'token'), 'utf8').trim();
-    const credentials = JSON.parse(readFileSync(join(c.dir, '.otto', 'credentials.json'), 'utf8')) as { nodes: Record<string, { password: string }> };
-    fleet = new SimFleet({ host: '127.0.0.1', port: c.mqttPort, cluster: c.name, intervalMs: 1_000, nodes: ids.map((id) => ({ id, password: credentials.nodes[id]!.password })) });
+    const started = await startSimulated(c);
+    token = started.token;
+    fleet = new SimFleet({ host: '127.0.0.1', port: c.mqttPort, cluster: c.name, intervalMs: 1_000, nodes: ids.map((id) => ({ id, password: started.passwordOf(id) })) });
     fleet.start();
   });
 

@@ -1,5 +1,5 @@
 /** A throwaway cluster for an integration test: its own folder, name, ports; removed afterwards. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -50,4 +50,16 @@ export async function createCluster(prefix: string, body: string, options: { ext
   };
   cluster.writeConfig(body);
   return cluster;
+}
+
+/**
+ * Starts a test cluster whose nodes are simulated (OTTO_SIMULATED_AGENTS: the control plane starts no real
+ * agents), and returns what the simulated agents and the test need: the API token and each node's password.
+ */
+export async function startSimulated(cluster: TestCluster): Promise<{ token: string; passwordOf(nodeId: string): string }> {
+  const started = await otto(['cluster', 'start', '--detach'], { cwd: cluster.dir, env: { OTTO_SIMULATED_AGENTS: '1' } });
+  expect(started.code, started.stderr).toBe(0);
+  const otto_ = join(cluster.dir, '.otto');
+  const credentials = JSON.parse(readFileSync(join(otto_, 'credentials.json'), 'utf8')) as { nodes: Record<string, { password: string }> };
+  return { token: readFileSync(join(otto_, 'token'), 'utf8').trim(), passwordOf: (nodeId) => credentials.nodes[nodeId]!.password };
 }
