@@ -1,5 +1,6 @@
 // esbuild plugins for the one-file agent (scripts/bundle-agent.mjs): what the bundle leaves out or loads late.
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /**
  * Modules the agent's libraries load but the agent never runs, replaced in the bundle by a stub that says so
@@ -11,7 +12,7 @@ import { dirname } from 'node:path';
  *   mqtt.js's ws/wx/ali transports and worker-timers: WebSocket, mini-program and browser-worker code; the
  *     agent speaks mqtt:// and mqtts:// (tcp/tls) only.
  *   zod's locales: error messages in 40 languages besides English, which zod uses by default.
- *   pino's transports: log shipping in worker threads (thread-stream); the agent writes to stdout.
+ *   the CLI's reading of otto.yaml for an agent started by hand: see below.
  */
 const NOT_IN_AGENT = "(what) => function () { throw new Error('the Otto agent does not ' + what); }";
 const stubs = [
@@ -33,18 +34,25 @@ const stubs = [
     importer: /[\\/]zod[\\/]v4[\\/]classic[\\/]/,
     contents: "export { default as en } from 'zod/v4/locales/en.js';",
   },
-  { filter: /^\.\/(lib\/)?transport$/, importer: /[\\/]pino[\\/]/, contents: `module.exports = (${NOT_IN_AGENT})('ship logs through pino transports');` },
-  // pino asks only whether it runs on the main thread, which the agent does.
-  { filter: /^worker_threads$/, importer: /[\\/]pino[\\/]lib[\\/]tools\.js$/, contents: 'exports.isMainThread = true;' },
   // Node built-ins loaded at start for what the agent never or rarely does: on first use instead.
   ...[
     { builtin: 'zlib', importer: /[\\/]dockerode[\\/]lib[\\/]util\.js$/ }, // gzips build contexts
     { builtin: 'child_process', importer: /[\\/]commander[\\/]/ }, // runs external subcommands
+    { builtin: 'https', importer: /[\\/]docker-modem[\\/]lib[\\/]http\.js$/ }, // Docker engines over https://
   ].map(({ builtin, importer }) => ({
     filter: new RegExp(`^(node:)?${builtin}$`),
     importer,
     contents: `let loaded; module.exports = new Proxy({}, { get: (_, key) => (loaded ??= require('node:${builtin}'))[key] });`,
   })),
+  // The one-file agent takes its settings as flags (the control plane passes them all); reading otto.yaml
+  // is `otto agent -c` of the CLI. The config's schemas and YAML parser stay out of what every node holds.
+  {
+    filter: /^\.\/agent-settings\.js$/,
+    importer: /[\\/]dist[\\/]cli[\\/]commands[\\/]agent\.js$/,
+    contents:
+      "import { UsageError } from '../../errors.js';\n" +
+      "export function agentSettingsFromConfig() { throw new UsageError('the one-file agent reads no config: pass --cluster, --mqtt-url, --state-dir and --interval', 'or run otto agent -c otto.yaml, which reads them from the config'); }\n",
+  },
 ];
 export const withoutUnusedModules = {
   name: 'otto-without-unused-modules',
@@ -77,5 +85,29 @@ export const withLazyModules = {
       loader: 'js',
       resolveDir: dirname(args.path),
     }));
+  },
+};
+
+/**
+ * readable-stream (mqtt.js and bl use v4, dockerode's modem and tar-stream v3) is a copy of Node's own
+ * streams for browsers and old Nodes: 290 kB of source held in the agent's heap and its classes built at
+ * start. Both versions hand out Node's `stream` classes instead when READABLE_STREAM=disable; the bundle
+ * makes that choice at build time, with the names v4 exports (the v3 users here take named classes too,
+ * and Node's classes are left untouched).
+ */
+const NODE_STREAM_NAMES = ['_uint8ArrayToBuffer', '_isUint8Array', 'isDisturbed', 'isErrored', 'isReadable', 'Readable', 'Writable', 'Duplex', 'Transform', 'PassThrough', 'addAbortSignal', 'finished', 'destroy', 'pipeline', 'compose', 'promises'];
+const nodeStream = `const Stream = require('stream');\n${NODE_STREAM_NAMES.map((name) => `exports.${name} = Stream.${name};`).join('\n')}\nexports.Stream = Stream.Stream;\n`;
+export const withNodeStreams = {
+  name: 'otto-node-streams',
+  setup(b) {
+    b.onResolve({ filter: /^readable-stream$/ }, async (args) => {
+      if (args.pluginData?.otto === 'real') return undefined;
+      const real = await b.resolve(args.path, { importer: args.importer, resolveDir: args.resolveDir, kind: args.kind, pluginData: { otto: 'real' } });
+      if (real.errors.length > 0) return { errors: real.errors };
+      const major = JSON.parse(readFileSync(join(real.path.slice(0, real.path.lastIndexOf('node_modules/readable-stream/') + 'node_modules/readable-stream/'.length), 'package.json'), 'utf8')).version.split('.')[0];
+      if (major !== '3' && major !== '4') return { errors: [{ text: `readable-stream ${major}.x at ${real.path}: check that Node's stream can stand in for it (scripts/agent-bundle-plugins.mjs)` }] };
+      return { path: 'readable-stream', namespace: 'otto-node-stream' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'otto-node-stream' }, () => ({ contents: nodeStream, loader: 'js' }));
   },
 };

@@ -2,13 +2,17 @@
 // time one container metrics cycle takes for them. Targets (issue 10): RSS <= 50 MB, idle CPU <= 1 % of a
 // core at a 5 s interval, a metrics cycle <= 5 ms a container. Prints, from the same run, the RSS of a bare
 // `node` process started with the agent's Node.js flags: the floor no JavaScript program goes under.
-// Runs a real cluster (embedded broker, real Docker, image otto-test/busybox) and removes it afterwards.
+// Runs a real cluster (embedded broker, real Docker, image otto-test/busybox) and removes it afterwards. The
+// broker listens beyond this machine, so the agent speaks MQTT over TLS as a remote node's does
+// (BENCH_PLAIN_MQTT=1: plain MQTT, as a local agent), and it is started with the flags and environment every
+// agent gets.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AGENT_ENV } from '../dist/agent/bundle.js';
 
 const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 20);
 const SETTLE_S = 10;
@@ -29,7 +33,7 @@ const cluster = `bench${process.pid}`;
 writeFileSync(
   join(dir, 'otto.yaml'),
   `cluster: { name: ${cluster} }
-mqtt: { host: 127.0.0.1, port: ${await freePort()} }
+mqtt: { host: ${process.env.BENCH_PLAIN_MQTT ? '127.0.0.1' : '0.0.0.0'}, port: ${await freePort()} }
 http: { port: ${await freePort()} }
 metrics: { interval: 5s }
 nodes:
@@ -52,9 +56,9 @@ function sampleProcess(pid) {
   return { cpuTicks, rssMb: rssKb / 1024 };
 }
 
-/** RSS of `node` with the agent's flags, doing nothing, sampled like the agent (the mean over a few seconds). */
+/** RSS of `node` with the agent's flags and environment, doing nothing, sampled like the agent (the mean over a few seconds). */
 async function bareNodeRssMb(flags) {
-  const child = spawn(process.execPath, [...flags, '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [...flags, '-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env: { ...process.env, ...AGENT_ENV } });
   try {
     await sleep(2000);
     const samples = [];
@@ -108,12 +112,16 @@ try {
   const argv = readFileSync(`/proc/${agentPid}/cmdline`, 'utf8').split('\0').slice(1);
   const agentFlags = argv.slice(0, argv.findIndex((arg) => !arg.startsWith('--')));
   const bare = await bareNodeRssMb(agentFlags);
+  const broker = argv[argv.indexOf('--mqtt-url') + 1];
+  const environ = readFileSync(`/proc/${agentPid}/environ`, 'utf8').split('\0');
+  const agentEnv = Object.entries(AGENT_ENV).map(([name, value]) => (environ.includes(`${name}=${value}`) ? `${name}=${value}` : `${name} MISSING`));
 
   const r = stats(rss);
   const c = stats(cycles.map((cycle) => cycle.ms));
   const pc = stats(cycles.map((cycle) => cycle.perContainer));
   const verdict = (ok) => (ok ? 'OK' : 'OVER');
   console.log('');
+  console.log(`agent                   pid ${agentPid}, broker ${broker}, ${agentEnv.join(' ')}`);
   console.log(`agent RSS (MB)          mean ${r.mean.toFixed(1)}  max ${r.max.toFixed(1)}   target <= 50   ${verdict(r.max <= 50)}`);
   console.log(`bare node RSS (MB)      ${bare.toFixed(1)}   (node ${agentFlags.join(' ')} -e 'setInterval(...)', same run: the floor)`);
   console.log(`agent CPU while idle    ${cpuPercent.toFixed(2)} % of one core (metrics every 5 s)   target <= 1   ${verdict(cpuPercent <= 1)}`);

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // After tsc: the CLI's start-up work done once, at build time. Two steps:
 //
-// 1. dist/http/answer-checks.js: predicates for the API answers the CLI reads, compiled from the zod schemas
-//    of src/http/schemas.ts (through the JSON Schema zod emits, src/http/answer-check-codegen.ts). With them
-//    the CLI checks an answer without loading zod; an answer they do not accept goes to zod (answers.ts).
+// 1. Predicates compiled from zod schemas (through the JSON Schema zod emits, src/protocol/check-codegen.ts):
+//    dist/http/answer-checks.js for the API answers the CLI reads (src/http/schemas.ts), and
+//    dist/agent/input-checks.js for the messages and files the agent reads (src/agent/inputs.ts; the agent
+//    is bundled after this). With them the CLI and the agent check a value without loading zod; a value
+//    they do not accept goes to zod (answers.ts, inputs.ts).
 //
 // 2. dist/cli/main.js becomes a bundle of the CLI's client side (BUNDLED below) with commander, zod and yaml:
 //    a few files to resolve, read and compile instead of some hundred (zod alone is 60 ms unbundled, 20 ms
@@ -16,18 +18,26 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { answerChecksModule, answerJsonSchemas, compileAnswerChecks } from '../dist/http/answer-check-codegen.js';
+import { inputJsonSchemas } from '../dist/agent/input-check-codegen.js';
+import { answerJsonSchemas } from '../dist/http/answer-check-codegen.js';
+import { checksModule, compileChecks } from '../dist/protocol/check-codegen.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const { values } = parseArgs({ options: { quiet: { type: 'boolean' } } });
 
-// --- 1. answer checks
+// --- 1. schema checks
 
-const compiled = compileAnswerChecks(answerJsonSchemas());
-for (const part of compiled.deferred) process.stderr.write(`warning: answer check left to zod (slower, still correct): ${part}\n`);
-writeFileSync(join(dist, 'http', 'answer-checks.js'), answerChecksModule(compiled));
-rmSync(join(dist, 'http', 'answer-checks.js.map'), { force: true });
+const checks = [
+  { file: 'http/answer-checks.js', name: 'answerChecks', source: 'the zod schemas of src/http/schemas.ts (src/http/answers.ts)', schemas: answerJsonSchemas() },
+  { file: 'agent/input-checks.js', name: 'inputChecks', source: 'the zod schemas of src/agent/inputs.ts', schemas: await inputJsonSchemas() },
+];
+for (const { file, name, source, schemas } of checks) {
+  const compiled = compileChecks(schemas);
+  for (const part of compiled.deferred) process.stderr.write(`warning: ${file}: check left to zod (slower, still correct): ${part}\n`);
+  writeFileSync(join(dist, file), checksModule(compiled, name, source));
+  rmSync(join(dist, `${file}.map`), { force: true });
+}
 
 // --- 2. the CLI bundle
 
@@ -56,6 +66,9 @@ const BUNDLED = [
   'agent/pid-file.js',
   'agent/desired-store.js',
   'agent/desired-decode.js',
+  'agent/inputs.js',
+  'agent/input-checks.js',
+  'agent/state-files.js',
   'security/credentials.js',
   'security/mosquitto.js',
   'security/join-token.js',

@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { withLazyModules, withoutUnusedModules } from './agent-bundle-plugins.mjs';
+import { withLazyModules, withNodeStreams, withoutUnusedModules } from './agent-bundle-plugins.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -55,7 +55,7 @@ const result = await build({
   legalComments: 'none',
   logLevel: 'warning',
   metafile: true,
-  // CommonJS dependencies (dockerode, ssh2, pino...) call require() and read __dirname; an ESM file has
+  // CommonJS dependencies (dockerode, ssh2...) call require() and read __dirname; an ESM file has
   // none of them of its own.
   banner: {
     js: [
@@ -72,7 +72,7 @@ const result = await build({
   // Native optional add-ons: ssh2 (pulled in by dockerode) loads both inside try/catch and falls back to
   // pure JavaScript, so the bundle leaves them out and runs without them.
   external: ['cpu-features', '*.node'],
-  plugins: [bakeVersion, withoutUnusedModules, withLazyModules],
+  plugins: [bakeVersion, withoutUnusedModules, withLazyModules, withNodeStreams],
 });
 
 const content = readFileSync(outfile);

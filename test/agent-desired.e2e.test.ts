@@ -1,17 +1,20 @@
 /**
  * One agent, a real Mosquitto, the real Docker engine, and this test in the control plane's seat: it
  * publishes desired states itself. A newer desired state arriving mid-reconcile stops the old plan at its
- * next action; an older or equal revision is ignored; a Docker engine that hangs stalls no heartbeat.
+ * next action; an older or equal revision is ignored; a Docker engine that hangs stalls no heartbeat. The
+ * one-file bundle every node runs reads no config and checks its messages without zod until one needs it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_ENV, AGENT_NODE_FLAGS, localAgentBundle } from '../src/agent/bundle.js';
 import { replicaSpec } from '../src/control-plane/desired-state.js';
-import { encode, nodeStateSchema, type DesiredState, type NodeState } from '../src/protocol/messages.js';
+import { nodeStateSchema, type DesiredState, type NodeState } from '../src/protocol/messages.js';
+import { encode } from '../src/protocol/codec.js';
 import { topics } from '../src/protocol/topics.js';
 import { cliPath, docker, freePort, removeClusterContainers, waitFor } from './support/cli.js';
 import { startMosquitto, type Mosquitto } from './support/mosquitto.js';
@@ -129,6 +132,37 @@ describe('an agent obeying desired states over a real broker', () => {
     const firstStart = await started('on-failure-0');
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect(await started('on-failure-0')).toBe(firstStart);
+  });
+
+  it('as the one-file bundle every node runs: reads no config, and loads zod only for a message its checks refuse', async () => {
+    cluster = `dsb${Math.random().toString(36).slice(2, 7)}`;
+    // Started where a broken otto.yaml lies, as the control plane starts its local agents: with every
+    // setting as a flag, the config is not read (it would fail, and cost the agent the config's memory).
+    const cwd = mkdtempSync(join(tmpdir(), 'otto-agent-cwd-'));
+    writeFileSync(join(cwd, 'otto.yaml'), 'cluster: [not a config\n');
+    const bundle = localAgentBundle().path;
+    const args = ['agent', '--node', 'n1', '--cluster', cluster, '--mqtt-url', `mqtt://127.0.0.1:${broker.port}`, '--state-dir', mkdtempSync(join(tmpdir(), 'otto-agent-state-')), '--interval', '500ms'];
+    let output = '';
+    agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, bundle, ...args], { cwd, env: { ...process.env, ...AGENT_ENV, OTTO_LOG_PRETTY: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    agent.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    agent.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const running = (n: number, revision: number) => async () => (await ours()).filter((c) => c.State === 'running').length === n && states.at(-1)?.revision === revision;
+    await publish(desired(50, 2));
+    await waitFor('2 running at revision 50', running(2, 50), 30_000, 200);
+    expect(output).not.toContain('checked a message with zod');
+    // A field this agent does not know (a newer control plane's): the build's check refuses the replica,
+    // zod (loaded now, from the bundle) strips the field, and the replica runs.
+    const newer = desired(51, 3);
+    newer.replicas[2] = { ...newer.replicas[2]!, from_a_newer_control_plane: true } as (typeof newer.replicas)[number];
+    await publish(newer);
+    await waitFor('3 running at revision 51', running(3, 51), 30_000, 200);
+    expect(output).toContain('checked a message with zod');
+    expect(states.at(-1)!.replicas.filter((r) => r.state === 'error')).toEqual([]);
+
+    // Without the flags, the bundle says what it needs instead of reading otto.yaml (the CLI's `otto agent -c` does).
+    const refused = spawnSync(process.execPath, [bundle, 'agent', '--node', 'n1'], { cwd, encoding: 'utf8' });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('the one-file agent reads no config: pass --cluster, --mqtt-url, --state-dir and --interval');
   });
 
   it('keeps its heartbeats when the Docker engine hangs, and says Docker does not answer', async () => {

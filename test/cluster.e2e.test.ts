@@ -3,11 +3,12 @@
  * an external Mosquitto): init -> start --detach -> status -> containers in Docker -> metrics at a plain
  * subscriber -> agent restart makes no duplicate -> a removed container comes back -> stop -> stop --down.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../src/agent/bundle.js';
 import { clusterStatusSchema, type ClusterStatus } from '../src/http/schemas.js';
 import { containerMetricsBatchSchema, nodeMetricsSchema } from '../src/protocol/messages.js';
 import { TEST_IMAGE, brokerLogin, containersOf, docker, freePort, isAlive, nodeSession, otto, removeClusterContainers, waitFor } from './support/cli.js';
@@ -209,6 +210,9 @@ describe.each([
   it('an agent restart creates no duplicate', async () => {
     const before = await containersOf(cluster);
     const agentPid = (await status()).nodes.find((n) => n.id === 'local')!.agent_pid!;
+    // The control plane runs its agents with the flags and environment every agent gets (their memory budget).
+    expect(readFileSync(`/proc/${agentPid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(AGENT_NODE_FLAGS));
+    expect(readFileSync(`/proc/${agentPid}/environ`, 'utf8').split('\0')).toEqual(expect.arrayContaining(Object.entries(AGENT_ENV).map(([name, value]) => `${name}=${value}`)));
     process.kill(agentPid, 'SIGKILL');
     await waitFor('the agent to come back', async () => {
       const node = (await status()).nodes.find((n) => n.id === 'local')!;

@@ -186,5 +186,8 @@ services:
     const unit = readFileSync(join(unitDir, `otto-agent-${c.name}-pi-join.service`), 'utf8');
     expect(unit).toContain(`agent --join --state-dir ${deviceDir('pi-join')}`);
     expect(unit).not.toContain('--token');
+    // With the flags and environment every agent runs with.
+    expect(unit).toContain('--max-semi-space-size=1 --lite-mode --no-expose-wasm');
+    expect(unit).toContain('Environment=MALLOC_MMAP_THRESHOLD_=32768\nEnvironment=MALLOC_TRIM_THRESHOLD_=32768\n');
   });
 });

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_ENV } from '../src/agent/bundle.js';
 import { parseConfig } from '../src/config/load.js';
 import { desiredStateFor, planCluster } from '../src/control-plane/desired-state.js';
 import { createLogger } from '../src/log.js';
-import { encode } from '../src/protocol/messages.js';
+import { encode } from '../src/protocol/codec.js';
 import { topics } from '../src/protocol/topics.js';
 import { KnownHosts } from '../src/remote/known-hosts.js';
 import { RemoteAgentManager } from '../src/remote/manager.js';
@@ -306,6 +307,8 @@ describe('the remote agent', () => {
     // The bundle went to ~/.otto/agent/<version>/ of each node, and the agent runs it.
     expect(existsSync(join(rpi1.home, '.otto', 'agent', '0.1.0', 'otto-agent.mjs'))).toBe(true);
     expect(readFileSync(`/proc/${manager.agentPid('rpi-01')}/cmdline`, 'utf8').split('\0')).toContain(join(rpi1.home, '.otto', 'agent', '0.1.0', 'otto-agent.mjs'));
+    // Its start script gave it the environment every agent gets.
+    expect(readFileSync(`/proc/${manager.agentPid('rpi-01')}/environ`, 'utf8').split('\0')).toEqual(expect.arrayContaining(Object.entries(AGENT_ENV).map(([name, value]) => `${name}=${value}`)));
     expect(readFileSync(join(rpi1.home, '.otto', 'agent', `${work.cluster}-rpi-01.pid`), 'utf8').trim()).toBe(String(manager.agentPid('rpi-01')));
 
     // A second ensure (another manager: a restarted control plane) keeps the running agents.

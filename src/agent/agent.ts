@@ -9,8 +9,9 @@ import { arch, hostname, platform } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decode, encode, logsControlSchema, logsRequestSchema, type NodeState, type NodeStatus } from '../protocol/messages.js';
-import { secretsMessageSchema, type SecretRef } from '../protocol/secrets.js';
+import type { NodeState, NodeStatus } from '../protocol/messages.js';
+import { encode } from '../protocol/codec.js';
+import type { SecretRef } from '../protocol/secrets.js';
 import { ownClientId } from '../protocol/broker-auth.js';
 import { topics } from '../protocol/topics.js';
 import { DockerRuntime, dockerFromUrl } from '../runtime/docker.js';
@@ -18,12 +19,14 @@ import { OTTO_VERSION } from '../version.js';
 import { decodeDesired, withRejected, type RejectedReplica } from './desired-decode.js';
 import { judgeDesired } from './desired-gate.js';
 import { DesiredStore } from './desired-store.js';
+import { checkedByZod, decodeInput } from './inputs.js';
 import { LogStreamer } from './log-streamer.js';
 import { MetricsPublisher } from './metrics-publisher.js';
 import { removeAgentPid, runningAgentPid, writeAgentPid } from './pid-file.js';
 import { Reconciler } from './reconciler.js';
 import { RegistryAuth } from './registry-auth.js';
 import { SecretStore, secretReadableBy } from './secret-store.js';
+import { isoTime } from '../protocol/iso-time.js';
 
 export interface AgentOptions {
   nodeId: string;
@@ -55,6 +58,8 @@ export class Agent {
   private reconcileTimer?: NodeJS.Timeout;
   /** Desired states are saved one after the other, newest last. */
   private saving: Promise<void> = Promise.resolve();
+  /** Messages are handled one after the other, in the order they arrived (checking one may load zod). */
+  private inbox: Promise<void> = Promise.resolve();
   private lastReport = '';
   /** Replicas of the desired state this agent cannot run: reported in `error`, never run. */
   private rejected: { revision: number; replicas: RejectedReplica[] } = { revision: -1, replicas: [] };
@@ -143,7 +148,7 @@ export class Agent {
     return {
       node_id: this.options.nodeId,
       state,
-      timestamp: new Date().toISOString(),
+      timestamp: isoTime(),
       reason,
       agent_version: OTTO_VERSION,
       pid: process.pid,
@@ -185,20 +190,27 @@ export class Agent {
     client.on('offline', () => this.log.warn('MQTT broker unreachable; keeping containers as they are and retrying'));
     client.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'MQTT error'));
     client.on('message', (topic, payload) => {
-      if (topic === topics.desired(nodeId)) this.onDesired(payload);
-      else if (topic === topics.secrets(nodeId)) this.onSecrets(payload);
-      else if (topic === topics.logsRequest(nodeId)) this.onLogsRequest(payload);
-      else if (topic === topics.logsControl(nodeId)) {
-        const control = decode(logsControlSchema, payload);
-        if (control.ok) this.logs.control(control.value);
-        else this.invalidMessages++;
-      }
+      this.inbox = this.inbox.then(() => this.onMessage(topic, payload)).catch((err) => this.log.error({ topic, err: errorMessage(err) }, 'cannot handle a message'));
     });
   }
 
+  private async onMessage(topic: string, payload: Buffer): Promise<void> {
+    const nodeId = this.options.nodeId;
+    const zodBefore = checkedByZod.size;
+    if (topic === topics.desired(nodeId)) await this.onDesired(payload);
+    else if (topic === topics.secrets(nodeId)) await this.onSecrets(payload);
+    else if (topic === topics.logsRequest(nodeId)) await this.onLogsRequest(payload);
+    else if (topic === topics.logsControl(nodeId)) {
+      const control = await decodeInput('logsControl', payload);
+      if (control.ok) this.logs.control(control.value);
+      else this.invalidMessages++;
+    }
+    if (checkedByZod.size > zodBefore) this.log.info({ topic }, 'checked a message with zod (the build\'s check did not accept it): the agent now holds zod in memory');
+  }
+
   /** Values for this node's replicas: kept on disk (0600), then the replicas waiting for them go ahead. Never logged. */
-  private onSecrets(payload: Buffer): void {
-    const decoded = decode(secretsMessageSchema, payload);
+  private async onSecrets(payload: Buffer): Promise<void> {
+    const decoded = await decodeInput('secretsMessage', payload);
     if (!decoded.ok || decoded.value.node_id !== this.options.nodeId || decoded.value.cluster !== this.options.cluster) {
       this.invalidMessages++;
       // zod's messages name a field, never its value; JSON.parse's quote the text, so only their kind is logged.
@@ -218,8 +230,8 @@ export class Agent {
     );
   }
 
-  private onLogsRequest(payload: Buffer): void {
-    const request = decode(logsRequestSchema, payload);
+  private async onLogsRequest(payload: Buffer): Promise<void> {
+    const request = await decodeInput('logsRequest', payload);
     if (!request.ok) {
       this.invalidMessages++;
       this.log.warn({ error: request.error }, 'ignored an invalid logs request');
@@ -228,8 +240,8 @@ export class Agent {
     void this.logs.serve(request.value);
   }
 
-  private onDesired(payload: Buffer): void {
-    const decoded = decodeDesired(payload);
+  private async onDesired(payload: Buffer): Promise<void> {
+    const decoded = await decodeDesired(payload);
     if (!decoded.ok) {
       this.invalidMessages++;
       this.log.warn({ error: decoded.error }, 'ignored an invalid desired state');

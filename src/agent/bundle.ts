@@ -15,9 +15,16 @@ import { OTTO_VERSION } from '../version.js';
  * optimizing compiler. The agent does little work, so this costs no measurable CPU and saves a lot of RSS
  * (npm run bench:agent, 20 containers: about 105 MB without them when they were added). Lite mode has no WebAssembly; saying so up front keeps
  * V8 from printing a warning at every start. Measured and left out, no gain: --optimize-for-size,
- * --v8-pool-size=1, --single-threaded.
+ * --v8-pool-size=1, --single-threaded, --bytecode-old-age=1, --jitless.
  */
 export const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--lite-mode', '--no-expose-wasm'];
+
+/**
+ * Environment every agent runs with, beside AGENT_NODE_FLAGS: glibc's malloc hands blocks above 32 kB back
+ * to the system at once (mmap) and trims its heap above 32 kB free, instead of keeping up to 32 MB for later.
+ * 1.3 MB less RSS in npm run bench:agent, no measurable CPU. Other C libraries (musl) ignore them.
+ */
+export const AGENT_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '32768', MALLOC_TRIM_THRESHOLD_: '32768' };
 
 /** The bundled agent this Otto ships (scripts/bundle-agent.mjs). */
 export interface AgentBundle {

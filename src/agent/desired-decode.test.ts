@@ -13,8 +13,8 @@ const replica = (service: string, extra: Record<string, unknown> = {}) => ({
 const envelope = (replicas: unknown[]) => ({ cluster: 'c', node_id: 'n1', revision: 3, generated_at: '2024-01-01T00:00:00Z', settings: { metrics_interval_ms: 500 }, replicas });
 
 describe('decodeDesired', () => {
-  it('keeps the replicas it can run and sets aside each one it cannot, with the field and the reason', () => {
-    const decoded = decodeDesired(JSON.stringify(envelope([replica('good'), replica('greedy', { nano_cpus: null }), replica('huge', { memory_bytes: -1 })])));
+  it('keeps the replicas it can run and sets aside each one it cannot, with the field and the reason', async () => {
+    const decoded = await decodeDesired(JSON.stringify(envelope([replica('good'), replica('greedy', { nano_cpus: null }), replica('huge', { memory_bytes: -1 })])));
     expect(decoded.ok).toBe(true);
     if (!decoded.ok) return;
     expect(decoded.desired.replicas.map((r) => r.service)).toEqual(['good']);
@@ -25,15 +25,15 @@ describe('decodeDesired', () => {
     expect(decoded.envelope.replicas).toHaveLength(3);
   });
 
-  it('names a replica without a readable identity by its place in the list', () => {
-    const decoded = decodeDesired(JSON.stringify(envelope([42])));
+  it('names a replica without a readable identity by its place in the list', async () => {
+    const decoded = await decodeDesired(JSON.stringify(envelope([42])));
     expect(decoded.ok && decoded.rejected).toEqual([{ service: '', replica: 0, name: 'replicas[0]', error: "this agent cannot run the replica's spec: (replica): expected object, received number" }]);
   });
 
-  it('refuses the whole message only when the envelope itself is wrong', () => {
-    expect(decodeDesired('{"cluster":"c"}')).toMatchObject({ ok: false, error: expect.stringContaining('node_id') });
-    expect(decodeDesired(JSON.stringify({ ...envelope([]), replicas: {} }))).toMatchObject({ ok: false, error: expect.stringContaining('replicas') });
-    expect(decodeDesired('not json')).toMatchObject({ ok: false, error: expect.stringMatching(/^not JSON/) });
+  it('refuses the whole message only when the envelope itself is wrong', async () => {
+    expect(await decodeDesired('{"cluster":"c"}')).toMatchObject({ ok: false, error: expect.stringContaining('node_id') });
+    expect(await decodeDesired(JSON.stringify({ ...envelope([]), replicas: {} }))).toMatchObject({ ok: false, error: expect.stringContaining('replicas') });
+    expect(await decodeDesired('not json')).toMatchObject({ ok: false, error: expect.stringMatching(/^not JSON/) });
   });
 });
 

@@ -2,10 +2,11 @@
  * Reads a desired state the way a node can live with: the envelope (cluster, node, revision, settings)
  * must be right, but each replica is checked on its own. One the agent cannot run (a spec the control
  * plane got wrong, e.g. `nano_cpus: null` where it computed Infinity) is set aside with its reason and
- * reported as a replica in `error`; the node runs the others. Pure.
+ * reported as a replica in `error`; the node runs the others. Pure, but for loading the schemas of an input
+ * that fails its check (inputs.ts).
  */
-import type { z } from 'zod';
-import { decode, desiredEnvelopeSchema, replicaSpecSchema, type DesiredEnvelope, type DesiredState, type NodeState, type ReplicaState } from '../protocol/messages.js';
+import type { DesiredEnvelope, DesiredState, NodeState, ReplicaState } from '../protocol/messages.js';
+import { checkInput, decodeInput } from './inputs.js';
 
 export interface RejectedReplica {
   service: string;
@@ -26,17 +27,17 @@ export type DecodedDesired =
     }
   | { ok: false; error: string };
 
-export function decodeDesired(payload: Buffer | string): DecodedDesired {
-  const decoded = decode(desiredEnvelopeSchema, payload);
+export async function decodeDesired(payload: Buffer | string): Promise<DecodedDesired> {
+  const decoded = await decodeInput('desiredEnvelope', payload);
   if (!decoded.ok) return decoded;
   const envelope = decoded.value;
   const replicas: DesiredState['replicas'] = [];
   const rejected: RejectedReplica[] = [];
-  envelope.replicas.forEach((raw, index) => {
-    const parsed = replicaSpecSchema.safeParse(raw);
-    if (parsed.success) replicas.push(parsed.data);
-    else rejected.push({ ...identityOf(raw, index), error: `this agent cannot run the replica's spec: ${firstIssue(parsed.error)}` });
-  });
+  for (const [index, raw] of envelope.replicas.entries()) {
+    const parsed = await checkInput('replicaSpec', raw, '(replica)');
+    if (parsed.ok) replicas.push(parsed.value);
+    else rejected.push({ ...identityOf(raw, index), error: `this agent cannot run the replica's spec: ${parsed.error}` });
+  }
   return { ok: true, desired: { ...envelope, replicas }, rejected, envelope };
 }
 
@@ -56,10 +57,4 @@ function identityOf(raw: unknown, index: number): Omit<RejectedReplica, 'error'>
   const replica = Number.isInteger(fields.replica) ? (fields.replica as number) : 0;
   const name = typeof fields.name === 'string' && fields.name !== '' ? fields.name : `replicas[${index}]`;
   return { service, replica, name };
-}
-
-function firstIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  const where = issue?.path.length ? issue.path.join('.') : '(replica)';
-  return `${where}: ${(issue?.message ?? 'invalid').replace(/^Invalid input: /, '')}`;
 }

@@ -30,7 +30,7 @@ export class DesiredStore {
       return code === 'ENOENT' ? { state: undefined } : { state: undefined, problem: `cannot read ${this.file}: ${code}` };
     }
     // Checked like a message: a replica this agent cannot run is set aside again, the others run.
-    const decoded = decodeDesired(text);
+    const decoded = await decodeDesired(text);
     return decoded.ok ? { state: decoded.desired, rejected: decoded.rejected } : { state: undefined, problem: `${this.file} is damaged (${decoded.error})` };
   }
 

@@ -13,15 +13,18 @@ import { arch, homedir, hostname, platform } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type DetailedPeerCertificate } from 'node:tls';
 import mqtt from 'mqtt';
-import { z } from 'zod';
 import { InfrastructureError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ownClientId, poolUsername } from '../protocol/broker-auth.js';
-import { decode, encode, joinReplySchema, type JoinRequest } from '../protocol/messages.js';
+import type { JoinRequest } from '../protocol/messages.js';
+import { encode } from '../protocol/codec.js';
 import { topics } from '../protocol/topics.js';
 import { newSealingKey, open } from '../security/join-seal.js';
 import { caFingerprint, parseJoinToken, type JoinToken } from '../security/join-token.js';
 import { writeAtomic } from '../workspace.js';
+import { checkInput, decodeInput } from './inputs.js';
+import type { JoinState } from './state-files.js';
+import { isoTime } from '../protocol/iso-time.js';
 
 export interface JoinedIdentity {
   cluster: string;
@@ -32,8 +35,6 @@ export interface JoinedIdentity {
   credentialsFile: string;
   caFile: string;
 }
-
-const stateSchema = z.object({ cluster: z.string(), node: z.string(), url: z.string(), joined_at: z.string() });
 
 const joinedRoot = () => join(homedir(), '.otto', 'joined');
 const files = (stateDir: string) => ({ state: join(stateDir, 'join.json'), credentials: join(stateDir, 'mqtt.json'), ca: join(stateDir, 'ca.pem') });
@@ -54,9 +55,9 @@ async function savedIdentity(stateDir: string): Promise<JoinedIdentity | undefin
   const paths = files(stateDir);
   const text = await readFile(paths.state, 'utf8').catch(() => undefined);
   if (!text) return undefined;
-  const parsed = stateSchema.safeParse(JSON.parse(text));
-  if (!parsed.success || !existsSync(paths.credentials) || !existsSync(paths.ca)) return undefined;
-  return { cluster: parsed.data.cluster, node: parsed.data.node, url: parsed.data.url, stateDir, credentialsFile: paths.credentials, caFile: paths.ca };
+  const parsed = await checkInput('joinState', JSON.parse(text));
+  if (!parsed.ok || !existsSync(paths.credentials) || !existsSync(paths.ca)) return undefined;
+  return { cluster: parsed.value.cluster, node: parsed.value.node, url: parsed.value.url, stateDir, credentialsFile: paths.credentials, caFile: paths.ca };
 }
 
 const pem = (der: Buffer) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
@@ -102,7 +103,7 @@ async function joinThroughPool(url: string, ca: string, token: JoinToken, nodeId
     await client.publishAsync(topics.joinRequest(token.name, requestId), encode(request), { qos: 1 });
     log.info({ pool: token.name }, 'asked to join');
     const payload = await Promise.race([answer, new Promise<never>((_, reject) => setTimeout(() => reject(new InfrastructureError('no answer from the control plane within 30s', 'is the cluster running? `otto cluster status` on the control plane')), 30_000))]);
-    const reply = decode(joinReplySchema, payload);
+    const reply = await decodeInput('joinReply', payload);
     if (!reply.ok) throw new InfrastructureError(`the control plane gave an answer this agent cannot read: ${reply.error}`);
     if (!reply.value.ok || !reply.value.node_id || !reply.value.credential) throw new InfrastructureError(`the cluster did not let this device join: ${reply.value.error ?? 'no reason given'}`);
     const { password } = JSON.parse(open(reply.value.credential, key, requestId)) as { password: string };
@@ -179,7 +180,8 @@ export async function joinCluster(options: JoinOptions): Promise<JoinedIdentity>
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   await writeAtomic(paths.ca, ca, 0o644);
   await writeAtomic(paths.credentials, `${JSON.stringify({ username: credential.node, password: credential.password })}\n`, 0o600);
-  await writeAtomic(paths.state, `${JSON.stringify({ cluster: token.cluster, node: credential.node, url, joined_at: new Date().toISOString() })}\n`, 0o600);
+  const state: JoinState = { cluster: token.cluster, node: credential.node, url, joined_at: isoTime() };
+  await writeAtomic(paths.state, `${JSON.stringify(state)}\n`, 0o600);
   options.log.info({ cluster: token.cluster, node: credential.node, stateDir }, 'joined the cluster');
   return { cluster: token.cluster, node: credential.node, url, stateDir, credentialsFile: paths.credentials, caFile: paths.ca };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decode, logsChunkSchema } from '../protocol/messages.js';
+import { logsChunkSchema } from '../protocol/messages.js';
+import { decode } from '../protocol/codec.js';
 import { CUT_MARKER, ChunkBuilder, DockerFrameDecoder, LineSplitter, MAX_LINE_BYTES, encodeChunk, type LogStreamName } from './log-chunking.js';
 
 const frame = (type: number, text: string | Buffer) => {

@@ -9,7 +9,7 @@ import type Dockerode from 'dockerode';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LABEL } from '../protocol/labels.js';
-import { encode } from '../protocol/messages.js';
+import { encode } from '../protocol/codec.js';
 import { topics } from '../protocol/topics.js';
 import type { DockerRuntime } from '../runtime/docker.js';
 import { ContainerMetricsCollector, type RunningContainer } from './metrics/container-metrics.js';

@@ -10,7 +10,7 @@ import type Dockerode from 'dockerode';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DesiredState, DockerHealth, NodeState, ReplicaSpec } from '../protocol/messages.js';
-import { registryHostOf } from '../protocol/secrets.js';
+import { registryHostOf } from '../protocol/secret-names.js';
 import type { DockerRuntime, ManagedContainer } from '../runtime/docker.js';
 import { Backoff } from './backoff.js';
 import { DockerEventsWatcher, type ContainerEvent } from './docker-events.js';
@@ -19,6 +19,7 @@ import { bindsHostPorts, planReconcile, temporaryName, type ReconcileAction } fr
 import type { RegistryAuth } from './registry-auth.js';
 import type { SecretStore } from './secret-store.js';
 import { leavingContainers, replicaStates } from './state-report.js';
+import { isoTime } from '../protocol/iso-time.js';
 
 export interface ReconcilerOptions {
   runtime: DockerRuntime;
@@ -426,7 +427,7 @@ export class Reconciler {
     const missing = this.desired && this.options.secrets?.missing(this.desired);
     this.options.report({
       node_id: this.options.nodeId,
-      timestamp: new Date().toISOString(),
+      timestamp: isoTime(),
       revision: this.revision,
       docker: this.dockerHealth,
       replicas,

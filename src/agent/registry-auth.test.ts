@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DesiredState } from '../protocol/messages.js';
-import { normalizeRegistryHost, registryHostOf } from '../protocol/secrets.js';
+import { normalizeRegistryHost, registryHostOf } from '../protocol/secret-names.js';
 import { RegistryAuth, dockerLoginFor } from './registry-auth.js';
 import { SecretStore } from './secret-store.js';
 

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredState } from '../protocol/messages.js';
-import { DOCKER_HUB, normalizeRegistryHost, registryHostOf } from '../protocol/secrets.js';
+import { DOCKER_HUB, normalizeRegistryHost, registryHostOf } from '../protocol/secret-names.js';
 import type { SecretStore } from './secret-store.js';
 
 /** What Docker's pull takes as X-Registry-Auth. */

@@ -12,13 +12,13 @@
  */
 import { chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import type { DesiredState } from '../protocol/messages.js';
-import { registryKey, secretKey, type RegistryEntry, type SecretEntry, type SecretRef } from '../protocol/secrets.js';
+import { type RegistryEntry, type SecretEntry, type SecretRef } from '../protocol/secrets.js';
+import { registryKey, secretKey } from '../protocol/secret-names.js';
 import { writeAtomic } from '../workspace.js';
 
-const registriesFileSchema = z.record(z.string(), z.object({ hash: z.string(), username: z.string(), password: z.string() }));
-type RegistriesFile = z.infer<typeof registriesFileSchema>;
+import { checkInput } from './inputs.js';
+import type { RegistriesFile } from './state-files.js';
 
 /** A value that arrived this recently is kept even if the desired state does not name it (yet). */
 const KEEP_NEW_MS = 10 * 60_000;
@@ -44,8 +44,8 @@ export class SecretStore {
     await chmod(this.dir, 0o700);
     for (const name of await readdir(this.dir)) if (/^[^@]+@[0-9a-f]+$/.test(name)) this.present.add(name);
     const text = await readFile(this.registriesFile, 'utf8').catch(() => undefined);
-    const parsed = text === undefined ? undefined : registriesFileSchema.safeParse(safeJson(text));
-    this.registries = parsed?.success ? parsed.data : {};
+    const parsed = text === undefined ? undefined : await checkInput('registriesFile', safeJson(text));
+    this.registries = parsed?.ok ? parsed.value : {};
   }
 
   /** The host file of a secret (present or not). */

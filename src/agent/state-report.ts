@@ -6,6 +6,7 @@
 import type { NodeState, ReplicaSpec, ReplicaState } from '../protocol/messages.js';
 import type { ManagedContainer } from '../runtime/docker.js';
 import type { PullStatus } from './image-puller.js';
+import { isoTime } from '../protocol/iso-time.js';
 
 export interface ReportFacts {
   pull: (image: string) => PullStatus | undefined;
@@ -21,7 +22,6 @@ function representative(replica: ReplicaSpec, containers: ManagedContainer[]): M
   return [...containers].sort((a, b) => score(b) - score(a) || b.created - a.created)[0];
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export function replicaStates(desired: ReplicaSpec[], actual: ManagedContainer[], facts: ReportFacts): ReplicaState[] {
   const byReplica = new Map<string, ManagedContainer[]>();
@@ -53,7 +53,7 @@ export function replicaStates(desired: ReplicaSpec[], actual: ManagedContainer[]
         health: 'none',
         spec_hash: replica.spec_hash,
         error: failure?.error ?? waiting,
-        retry_at: failure && iso(failure.retryAt),
+        retry_at: failure && isoTime(failure.retryAt),
         pull: pulling,
       };
     }
@@ -65,7 +65,7 @@ export function replicaStates(desired: ReplicaSpec[], actual: ManagedContainer[]
       spec_hash: container.specHash,
       exit_code: container.state === 'exited' || container.state === 'dead' ? container.exitCode : undefined,
       error: failure?.error ?? waiting,
-      retry_at: failure && iso(failure.retryAt),
+      retry_at: failure && isoTime(failure.retryAt),
       pull: pulling,
     };
   });

@@ -1,5 +1,5 @@
 /** Cross-field checks of secrets and registries: services name secrets that exist, once; hosts are distinct. */
-import { normalizeRegistryHost } from '../protocol/secrets.js';
+import { normalizeRegistryHost } from '../protocol/secret-names.js';
 import type { OttoConfig } from './schema.js';
 import type { ConfigPath, Problem } from './source.js';
 import { closestMatch } from './suggest.js';

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AGENT_NODE_FLAGS, localAgentBundle } from '../agent/bundle.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS, localAgentBundle } from '../agent/bundle.js';
 import { runningAgentPid, stopAgent } from '../agent/pid-file.js';
 import { agentSettingsFlags, agentSettingsFromConfig } from '../cli/commands/agent-settings.js';
 import { errorMessage } from '../errors.js';
@@ -117,7 +117,7 @@ export class AgentSupervisor {
     const args = [...AGENT_NODE_FLAGS, agentProgram(), 'agent', ...agentArgs];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, OTTO_LOG_PRETTY: this.pretty ? '1' : '0' },
+      env: { ...process.env, ...AGENT_ENV, OTTO_LOG_PRETTY: this.pretty ? '1' : '0' },
     });
     agent.child = child;
     this.log.info({ node: agent.nodeId, agentPid: child.pid }, 'agent started');

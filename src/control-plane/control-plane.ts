@@ -28,7 +28,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 import { ClusterPlanner } from './cluster-planner.js';
 import { JoinDesk } from './join-desk.js';
 import { topics } from '../protocol/topics.js';
-import { encode } from '../protocol/messages.js';
+import { encode } from '../protocol/codec.js';
 import { servedTls, type ServedTls } from './tls-setup.js';
 import { ClusterView } from './cluster-view.js';
 import { ConfigReload } from './config-reload.js';

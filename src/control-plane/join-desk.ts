@@ -6,7 +6,8 @@
 import type { OttoConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { decode, encode, joinRequestSchema, type JoinReply, type JoinRequest } from '../protocol/messages.js';
+import { joinRequestSchema, type JoinReply, type JoinRequest } from '../protocol/messages.js';
+import { decode, encode } from '../protocol/codec.js';
 import type { Credentials } from '../security/credentials.js';
 import { seal } from '../security/join-seal.js';
 

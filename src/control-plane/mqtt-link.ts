@@ -6,20 +6,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import {
-  containerMetricsBatchSchema,
-  decode,
-  encode,
-  nodeMetricsSchema,
-  nodeStateSchema,
-  nodeStatusSchema,
-  type ContainerMetricsBatch,
-  type DecodeResult,
-  type DesiredState,
-  type NodeMetrics,
-  type NodeState,
-  type NodeStatus,
-} from '../protocol/messages.js';
+import { containerMetricsBatchSchema, nodeMetricsSchema, nodeStateSchema, nodeStatusSchema, type ContainerMetricsBatch, type DesiredState, type NodeMetrics, type NodeState, type NodeStatus } from '../protocol/messages.js';
+import { decode, encode, type DecodeResult } from '../protocol/codec.js';
 import type { SecretsMessage } from '../protocol/secrets.js';
 import { controlPlaneSubscriptions, parseTopic, topics } from '../protocol/topics.js';
 

@@ -8,7 +8,8 @@
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DesiredState, NodeState } from '../protocol/messages.js';
-import { packSecretsMessages, registryKey, secretKey, type RegistryEntry, type RegistryRef, type SecretEntry, type SecretsMessage } from '../protocol/secrets.js';
+import { packSecretsMessages, type RegistryEntry, type RegistryRef, type SecretEntry, type SecretsMessage } from '../protocol/secrets.js';
+import { registryKey, secretKey } from '../protocol/secret-names.js';
 import { splitSecretKey, type SecretKeeper } from './secret-keeper.js';
 
 export interface DistributorHost {

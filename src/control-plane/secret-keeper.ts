@@ -7,7 +7,8 @@
 import type { OttoConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { ReplicaSpec } from '../protocol/messages.js';
-import { registryHostOf, registryKey, secretKey, type RegistryEntry, type RegistryRef } from '../protocol/secrets.js';
+import { type RegistryEntry, type RegistryRef } from '../protocol/secrets.js';
+import { registryHostOf, registryKey, secretKey } from '../protocol/secret-names.js';
 import type { SecretDigests } from './container-spec.js';
 import { noSecretValues, readSecretSources, secretChanges, secretHashKey, type SecretValues } from './secret-sources.js';
 

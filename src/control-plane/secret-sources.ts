@@ -12,7 +12,8 @@ import type { SecretSource } from '../config/secrets-schema.js';
 import type { OttoConfig } from '../config/schema.js';
 import { ConfigSource, type ConfigPath, type Problem } from '../config/source.js';
 import { ConfigError } from '../errors.js';
-import { MAX_SECRET_BYTES, normalizeRegistryHost } from '../protocol/secrets.js';
+import { MAX_SECRET_BYTES } from '../protocol/secrets.js';
+import { normalizeRegistryHost } from '../protocol/secret-names.js';
 import { writeAtomic } from '../workspace.js';
 
 export interface SecretValue {

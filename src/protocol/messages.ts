@@ -223,27 +223,6 @@ export const logsChunkSchema = z.object({
 });
 export type LogsChunk = z.infer<typeof logsChunkSchema>;
 
-export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: string };
-
-/** Parses and validates one MQTT payload. Never throws: a bad message is the sender's problem. */
-export function decode<T>(schema: z.ZodType<T>, payload: Buffer | string): DecodeResult<T> {
-  let json: unknown;
-  try {
-    json = JSON.parse(payload.toString());
-  } catch (err) {
-    return { ok: false, error: `not JSON: ${(err as Error).message}` };
-  }
-  const parsed = schema.safeParse(json);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const first = parsed.error.issues[0];
-  const where = first?.path.length ? first.path.join('.') : '(root)';
-  return { ok: false, error: `${where}: ${first?.message ?? 'invalid'}` };
-}
-
-export function encode(message: unknown): string {
-  return JSON.stringify(message);
-}
-
 /** A device asks to join through a node pool (it holds the pool's bootstrap token). */
 export const joinRequestSchema = z.object({
   request_id: z.string().regex(/^[\w-]{16,64}$/),

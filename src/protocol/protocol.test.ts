@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   containerMetricsBatchSchema,
-  decode,
   desiredStateSchema,
-  encode,
   nodeMetricsSchema,
   nodeStateSchema,
   nodeStatusSchema,
   type ContainerSpec,
 } from './messages.js';
+import { decode, encode } from './codec.js';
 import { specHash } from './spec-hash.js';
 import { parseTopic, topics } from './topics.js';
 

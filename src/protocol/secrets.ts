@@ -1,7 +1,7 @@
 /**
  * Secrets and registry credentials on the wire. The desired state names them with a hash of the value
  * (never the value); the values travel only on `otto/nodes/{node}/secrets` (QoS 1, never retained), to the
- * node that runs a replica needing them. Registry hosts are compared the way Docker does.
+ * node that runs a replica needing them. Their names on a node and registry hosts: secret-names.ts.
  */
 import { z } from 'zod';
 
@@ -25,29 +25,6 @@ export const secretsMessageSchema = z.object({
 export type SecretsMessage = z.infer<typeof secretsMessageSchema>;
 export type SecretEntry = SecretsMessage['secrets'][number];
 export type RegistryEntry = SecretsMessage['registries'][number];
-
-export const secretKey = (ref: SecretRef) => `${ref.name}@${ref.hash}`;
-export const registryKey = (ref: RegistryRef) => `${ref.host}@${ref.hash}`;
-
-export const DOCKER_HUB = 'docker.io';
-
-/** `Index.Docker.io`, `registry-1.docker.io`, `https://index.docker.io/v1/` all mean Docker Hub; hosts are case-insensitive. */
-export function normalizeRegistryHost(host: string): string {
-  const bare = host
-    .trim()
-    .replace(/^[a-z]+:\/\//i, '')
-    .replace(/\/.*$/, '')
-    .toLowerCase();
-  return bare === 'index.docker.io' || bare === 'registry-1.docker.io' ? DOCKER_HUB : bare;
-}
-
-/** The registry an image is pulled from: its first component when it looks like a host (Docker's rule), else Docker Hub. */
-export function registryHostOf(image: string): string {
-  const slash = image.indexOf('/');
-  if (slash < 0) return DOCKER_HUB;
-  const first = image.slice(0, slash);
-  return first.includes('.') || first.includes(':') || first === 'localhost' ? normalizeRegistryHost(first) : DOCKER_HUB;
-}
 
 /** The largest secret (as Swarm): the messages carrying them stay well below the broker's packet limit. */
 export const MAX_SECRET_BYTES = 500 * 1024;

@@ -110,6 +110,7 @@ describe('remote agent helpers', () => {
     expect(script).toContain(
       `nohup $SETSID "$NODE" --max-semi-space-size=1 --lite-mode --no-expose-wasm /home/pi/.otto/agent/1.2.3/otto-agent.mjs agent --node rpi-01 --cluster home --mqtt-url mqtt://h:1883 --mqtt-credentials-file /home/pi/.otto/state/home-rpi-01/mqtt.json --docker-url`,
     );
+    expect(script).toContain('OTTO_LOG_PRETTY=1 MALLOC_MMAP_THRESHOLD_=32768 MALLOC_TRIM_THRESHOLD_=32768 nohup $SETSID "$NODE" --max-semi-space-size=1');
     expect(script).not.toMatch(/s3cret|u:it|OTTO_MQTT_PASSWORD/);
     // What goes into the 0600 file instead.
     expect(agentCredentials(settings)).toEqual({ username: 'u', password: "it's s3cret" });

@@ -21,7 +21,7 @@ import { LABEL } from '../protocol/labels.js';
 import { splitMqttCredentials, type MqttCredentials } from './mqtt-address.js';
 import { NODE_HELPER_NAME, NODE_HELPER_SH, PROBE_MJS, PROBE_NAME, type ProbeRequest, type ProbeResult } from './node-scripts.js';
 import { SshError, shellQuote, type SshConnection } from './ssh-connection.js';
-import { AGENT_NODE_FLAGS, loadAgentBundle, localAgentBundle, type AgentBundle } from '../agent/bundle.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS, loadAgentBundle, localAgentBundle, type AgentBundle } from '../agent/bundle.js';
 
 export { loadAgentBundle, localAgentBundle, type AgentBundle };
 
@@ -196,6 +196,7 @@ export function settingsHash(nodeId: string, settings: RemoteAgentSettings): str
 export function startScript(nodeId: string, paths: AgentPaths, bundle: AgentBundle, settings: RemoteAgentSettings, nodeBin: string): string {
   const q = shellQuote;
   const command = agentArgs(nodeId, paths, settings).map(q).join(' ');
+  const environment = Object.entries(AGENT_ENV).map(([name, value]) => `${name}=${q(value)}`).join(' ');
   return `#!/bin/sh
 # Otto agent of node ${nodeId} in cluster ${settings.cluster}: ${bundle.id}.
 # Written by Otto (otto cluster start); run by it, or by systemd when \`otto node install --systemd\` was run.
@@ -209,7 +210,7 @@ mkdir -p ${q(paths.stateDir)}
 if [ -f ${q(paths.logFile)} ] && [ "$(wc -c < ${q(paths.logFile)})" -gt 10485760 ]; then mv -f ${q(paths.logFile)} ${q(`${paths.logFile}.1`)}; fi
 cd ${q(paths.bundleDir)}
 unset OTTO_CONFIG
-OTTO_LOG_PRETTY=1 nohup $SETSID "$NODE" ${command} </dev/null >>${q(paths.logFile)} 2>&1 &
+OTTO_LOG_PRETTY=1 ${environment} nohup $SETSID "$NODE" ${command} </dev/null >>${q(paths.logFile)} 2>&1 &
 pid=$!
 echo "$pid" > ${q(`${paths.pidFile}.tmp`)}
 mv -f ${q(`${paths.pidFile}.tmp`)} ${q(paths.pidFile)}

@@ -4,6 +4,7 @@
  * so Otto and systemd agree on which process is the agent; once the unit is enabled, the node helper
  * starts and stops the agent through systemctl.
  */
+import { AGENT_ENV } from '../agent/bundle.js';
 import { InfrastructureError } from '../errors.js';
 import type { AgentPaths, NodeFacts, RemoteAgent, RemoteAgentSettings } from './remote-agent.js';
 import { SshError, shellQuote } from './ssh-connection.js';
@@ -114,6 +115,11 @@ export function joinedAgentUnit(options: { nodeId: string; cluster: string; user
   return agentUnit({
     ...options,
     comment: `joined by itself; written by \`otto node install ${options.nodeId} --systemd\`.`,
-    service: ['Type=simple', `ExecStart=${options.execStart.map(shellQuote).join(' ')}`, 'Restart=always'],
+    service: [
+      'Type=simple',
+      ...Object.entries(AGENT_ENV).map(([name, value]) => `Environment=${name}=${value}`),
+      `ExecStart=${options.execStart.map(shellQuote).join(' ')}`,
+      'Restart=always',
+    ],
   });
 }

@@ -3,6 +3,7 @@ import type Dockerode from 'dockerode';
 import type { ContainerMetrics, ContainerMetricsBatch } from '../../protocol/messages.js';
 import { readKernelFile } from './kernel-file.js';
 import { MiB, field, memTotalBytes, netDevTotals, round, sumOf, uintAt } from './procfs.js';
+import { isoTime } from '../../protocol/iso-time.js';
 
 /** A running container as the agent already knows it from its own list + inspect. */
 export interface RunningContainer {
@@ -91,7 +92,7 @@ export class ContainerMetricsCollector {
 
     const metrics: ContainerMetrics[] = [];
     for (const m of results) if (m) metrics.push(m);
-    return { node_id: this.nodeId, timestamp: new Date().toISOString(), containers: metrics };
+    return { node_id: this.nodeId, timestamp: isoTime(), containers: metrics };
   }
 
   /** Where the last collect() read this container from: for logs, and to tell that the fallback is in use. */

@@ -1,6 +1,7 @@
 import { readFile, statfs } from 'node:fs/promises';
 import type { NodeMetrics } from '../../protocol/messages.js';
 import { GiB, field, netDevTotals, round, scanEnd, uintAt } from './procfs.js';
+import { isoTime } from '../../protocol/iso-time.js';
 
 export interface NodeMetricsOptions {
   /** Where procfs is mounted; `/host/proc` when the agent runs in a container. */
@@ -73,7 +74,7 @@ export class NodeMetricsCollector {
 
     const metrics: NodeMetrics = {
       node_id: this.nodeId,
-      timestamp: new Date().toISOString(),
+      timestamp: isoTime(),
       cpu_percent: total > 0 ? round((busy / total) * 100, 1) : 0,
       memory_percent: memTotal > 0 ? round((memUsed / memTotal) * 100, 1) : 0,
       memory_used_mb: round(memUsed / 1024, 1),

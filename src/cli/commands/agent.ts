@@ -82,8 +82,12 @@ export async function agent(options: AgentFlags): Promise<void> {
   }
   if (!options.node) throw new UsageError('--node is required (or --join, for a node that dials in)', 'otto cluster start runs the agents of its nodes for you');
   const nodeId = options.node;
-  // Only a local agent started by hand has a config here: the control plane passes flags (agent-settings.ts).
-  const fromConfig = options.config && existsSync(options.config) ? await (await import('./agent-settings.js')).agentSettingsFromConfig(options.config, nodeId) : undefined;
+  // Only a local agent started by hand reads the config: the control plane passes every setting as a flag
+  // (agent-settings.ts), and its agents, started where otto.yaml is, must not load it (the config's
+  // schemas and YAML parser are several MB of an agent's memory).
+  const flagsSayAll = [options.cluster, options.mqttUrl, options.stateDir, options.interval].every((flag) => flag !== undefined);
+  const readConfig = !flagsSayAll && options.config && existsSync(options.config);
+  const fromConfig = readConfig ? await (await import('./agent-settings.js')).agentSettingsFromConfig(options.config, nodeId) : undefined;
   const cluster = options.cluster ?? fromConfig?.cluster;
   const mqttUrl = options.mqttUrl ?? fromConfig?.mqttUrl;
   if (!cluster || !mqttUrl) throw new UsageError('without a config file, --cluster and --mqtt-url are required', `or pass -c otto.yaml`);
