@@ -11,6 +11,7 @@ import { InfrastructureError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NodeState, NodeStatus } from '../protocol/messages.js';
 import { encode } from '../protocol/codec.js';
+import { isoTime } from '../protocol/iso-time.js';
 import type { SecretRef } from '../protocol/secrets.js';
 import { ownClientId } from '../protocol/broker-auth.js';
 import { topics } from '../protocol/topics.js';
@@ -26,7 +27,6 @@ import { removeAgentPid, runningAgentPid, writeAgentPid } from './pid-file.js';
 import { Reconciler } from './reconciler.js';
 import { RegistryAuth } from './registry-auth.js';
 import { SecretStore, secretReadableBy } from './secret-store.js';
-import { isoTime } from '../protocol/iso-time.js';
 
 export interface AgentOptions {
   nodeId: string;

@@ -36,6 +36,13 @@ export function* mutations(value: unknown): Generator<unknown> {
   }
 }
 
+/** Fails on the first sample its predicate refuses, naming it. */
+export function expectEverySampleAccepted(checks: Record<string, Check>, samples: Record<string, unknown[]>): void {
+  for (const [name, values] of Object.entries(samples)) {
+    for (const value of values) expect(checks[name]!(value), `${name}: ${JSON.stringify(value)}`).toBe(true);
+  }
+}
+
 /**
  * Tries every mutation of every sample against its predicate and its zod schema, failing on any the
  * predicate accepts and zod refuses or changes. Returns how many were tried, refused by the predicate, and
