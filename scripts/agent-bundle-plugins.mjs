@@ -1,6 +1,9 @@
 // esbuild plugins for the one-file agent (scripts/bundle-agent.mjs): what the bundle leaves out or loads late.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const zodBesideModule = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'agent', 'zod-beside.js');
 
 /**
  * Modules the agent's libraries load but the agent never runs, replaced in the bundle by a stub that says so
@@ -84,6 +87,50 @@ export const withLazyModules = {
       contents: `exports.__esModule = true; exports.default = function () { return require(${JSON.stringify(args.path)}).default.apply(this, arguments); };`,
       loader: 'js',
       resolveDir: dirname(args.path),
+    }));
+  },
+};
+
+/**
+ * debug, the DEBUG=mqttjs* tracing of mqtt.js, mqtt-packet and docker-modem, loads tty and supports-color at
+ * start (0.15 MB of the agent's RSS) to colour lines nobody asked for. The bundle loads it only when DEBUG is
+ * set; otherwise every debug('name') is a function that does nothing, as debug's own is when disabled.
+ */
+const debugWhenAsked = (realPath) => `
+function off() {}
+off.enabled = false;
+function createDebug() { return off; }
+off.extend = createDebug;
+module.exports = process.env.DEBUG ? require(${JSON.stringify(realPath)}) : createDebug;
+`;
+export const withDebugOnlyWhenAsked = {
+  name: 'otto-debug-only-when-asked',
+  setup(b) {
+    b.onResolve({ filter: /^debug$/ }, async (args) => {
+      if (args.pluginData?.otto === 'real') return undefined;
+      const real = await b.resolve(args.path, { importer: args.importer, resolveDir: args.resolveDir, kind: args.kind, pluginData: { otto: 'real' } });
+      if (real.errors.length > 0) return { errors: real.errors };
+      return { path: real.path, namespace: 'otto-debug' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'otto-debug' }, (args) => ({ contents: debugWhenAsked(args.path), loader: 'js', resolveDir: dirname(args.path) }));
+  },
+};
+
+/**
+ * zod is 580 kB of source, half the bundle, and an agent needs it only for an input its build-time checks
+ * refuse, or to read a join token. Every `import 'zod'` of the bundle loads it from its own file beside the
+ * bundle (src/agent/zod-beside.ts; scripts/bundle-agent.mjs builds the file), so its source is in an agent's
+ * heap only once the agent has needed it.
+ */
+export const withZodBeside = {
+  name: 'otto-zod-beside',
+  setup(b) {
+    b.onResolve({ filter: /^zod$/ }, () => ({ path: 'zod', namespace: 'otto-zod-beside' }));
+    b.onResolve({ filter: /^zod[\\/]/ }, (args) => ({ errors: [{ text: `${args.importer} imports ${args.path}: the agent bundle takes zod only as 'zod' (scripts/agent-bundle-plugins.mjs)` }] }));
+    b.onLoad({ filter: /.*/, namespace: 'otto-zod-beside' }, () => ({
+      contents: `module.exports = require(${JSON.stringify(zodBesideModule)}).requireZodBeside(__filename);`,
+      loader: 'js',
+      resolveDir: dirname(zodBesideModule),
     }));
   },
 };

@@ -4,8 +4,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { close, fsync, mkdir, open, readFile, rename, rm, writeFile } from './fs-async.js';
 
 export interface ControlPlaneInfo {
   pid: number;
@@ -176,12 +176,12 @@ let tempCounter = 0;
 export async function writeAtomic(path: string, content: string | Uint8Array, mode?: number): Promise<void> {
   const tmp = `${path}.${process.pid}.${++tempCounter}.${randomBytes(3).toString('hex')}.tmp`;
   try {
-    const file = await open(tmp, 'wx', mode ?? 0o644);
+    const fd = await open(tmp, 'wx', mode ?? 0o644);
     try {
-      await file.writeFile(content);
-      await file.sync();
+      await writeFile(fd, content);
+      await fsync(fd);
     } finally {
-      await file.close();
+      await close(fd);
     }
     await rename(tmp, path);
   } catch (err) {
@@ -192,10 +192,10 @@ export async function writeAtomic(path: string, content: string | Uint8Array, mo
 }
 
 async function syncFolder(dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch(() => undefined);
-  if (!handle) return;
-  await handle.sync().catch(() => undefined);
-  await handle.close();
+  const fd = await open(dir, 'r').catch(() => undefined);
+  if (fd === undefined) return;
+  await fsync(fd).catch(() => undefined);
+  await close(fd);
 }
 
 /** Compares digests, so neither the content nor the length of the token leaks through timing. */

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localAgentBundle } from '../src/agent/bundle.js';
 import { cliPath, containersOf, isAlive, waitFor } from './support/cli.js';
 import { createCluster, type TestCluster } from './support/cluster.js';
 import { apiStatus, sleep } from './faults/api.js';
@@ -23,9 +24,12 @@ describe('nodes that join by themselves', () => {
   const root = mkdtempSync(join(tmpdir(), 'otto-devices-'));
   const deviceDir = (name: string) => join(root, name);
 
-  /** Runs `otto agent --join ...` as a device would; resolves once it exits (or keeps it, when `keep`). */
-  const device = (args: string[]) => {
-    const child = spawn(process.execPath, [cliPath, 'agent', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTTO_LOG_PRETTY: '0' } });
+  /**
+   * Runs `otto agent --join ...` as a device would: the CLI (`npx otto`), or the one-file agent bundle the
+   * unit of `otto node install --systemd` runs.
+   */
+  const device = (args: string[], program = cliPath) => {
+    const child = spawn(process.execPath, [program, 'agent', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OTTO_LOG_PRETTY: '0' } });
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -105,10 +109,10 @@ services:
     }, 30_000);
   });
 
-  it('a device joins through a pool with the bootstrap token, gets a node of its own with the pool labels, and runs the service placed there', async () => {
+  it('a device joins through a pool with the bootstrap token (with the one-file agent), gets a node of its own with the pool labels, and runs the service placed there', async () => {
     const { url, token, hint } = await joinLine('field');
     expect(hint).toContain('--node-id');
-    device(['--join', url, '--token', token, '--node-id', 'field-1', '--state-dir', deviceDir('field-1')]);
+    device(['--join', url, '--token', token, '--node-id', 'field-1', '--state-dir', deviceDir('field-1')], localAgentBundle().path);
     await waitFor('fielded running on field-1', async () => (await onNode('fielded', 'field-1')).length === 1, 60_000);
     const list = await c.run('node', 'list');
     expect(list.stdout).toMatch(/field-1\s+\S+\s+joins by itself/);
@@ -160,7 +164,7 @@ services:
       const fielded = (await apiStatus(c))?.services.find((s) => s.name === 'fielded');
       return Boolean(fielded && !fielded.nodes.includes('field-1') && fielded.errors.some((e) => e.includes('not placed')));
     }, 20_000);
-    const again = device(['--join', '--state-dir', deviceDir('field-1')]);
+    const again = device(['--join', '--state-dir', deviceDir('field-1')], localAgentBundle().path);
     expect(await again.exited).toBe(2);
     expect(again.output()).toContain('the cluster refuses node field-1: it was removed, or its credential was replaced');
     const declared = await c.run('node', 'remove', 'pi-join');
@@ -184,10 +188,10 @@ services:
     expect((result as { code?: number }).code).toBe(2);
     expect((result as { stderr: string }).stderr).toContain('systemd is not running here');
     const unit = readFileSync(join(unitDir, `otto-agent-${c.name}-pi-join.service`), 'utf8');
-    expect(unit).toContain(`agent --join --state-dir ${deviceDir('pi-join')}`);
+    expect(unit).toContain(`${localAgentBundle().path} agent --join --state-dir ${deviceDir('pi-join')}`);
     expect(unit).not.toContain('--token');
     // With the flags and environment every agent runs with.
-    expect(unit).toContain('--max-semi-space-size=1 --lite-mode --no-expose-wasm');
+    expect(unit).toContain('--max-semi-space-size=1 --lite-mode --no-expose-wasm --no-icu-timezone-data --expose-gc');
     expect(unit).toContain('Environment=MALLOC_MMAP_THRESHOLD_=32768\nEnvironment=MALLOC_TRIM_THRESHOLD_=32768\n');
   });
 });

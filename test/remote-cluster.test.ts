@@ -95,7 +95,7 @@ describe('a 3-node cluster: local + 2 nodes over SSH', () => {
   it('an older agent already on a node (Otto 0.0.1) runs before the start', async () => {
     const outdir = mkdtempSync(join(tmpdir(), 'otto-old-bundle-'));
     execFileSync(process.execPath, [join(root, 'scripts', 'bundle-agent.mjs'), '--version', '0.0.1', '--outdir', outdir, '--quiet']);
-    const old = loadAgentBundle(join(outdir, 'otto-agent-0.0.1.mjs'), '0.0.1');
+    const old = loadAgentBundle(join(outdir, 'otto-agent-0.0.1.cjs'), '0.0.1');
     const conn = await SshConnection.connect(
       { nodeId: 'rpi-01', host: rpi1.host, port: rpi1.port, user: 'root', identity: rpi1.clientKeyPath },
       { knownHosts: KnownHosts.forWorkspace(join(work.dir, '.otto'), work.home) },

@@ -48,12 +48,13 @@ let work: Workdir;
 let mqttPort: number;
 
 beforeAll(async () => {
-  // The build's bundle and its .sha256 sidecar, which the control plane compares with a node's copy.
-  const bundlePath = join(root, 'dist', 'agent', 'otto-agent-0.1.0.mjs');
+  // The build's bundle, zod beside it, and the .sha256 sidecar of both, which the control plane compares with a node's copy.
+  const bundlePath = join(root, 'dist', 'agent', 'otto-agent-0.1.0.cjs');
+  const zodPath = join(root, 'dist', 'agent', 'otto-agent-0.1.0.zod.cjs');
   expect(existsSync(bundlePath), `${bundlePath} is missing: run npm run build`).toBe(true);
   const sidecar = readFileSync(`${bundlePath}.sha256`, 'utf8').trim();
-  expect(sidecar).toBe(createHash('sha256').update(readFileSync(bundlePath)).digest('hex'));
-  expect(localAgentBundle()).toMatchObject({ path: bundlePath, sha256: sidecar, version: '0.1.0' });
+  expect(sidecar).toBe(createHash('sha256').update(readFileSync(bundlePath)).update(readFileSync(zodPath)).digest('hex'));
+  expect(localAgentBundle()).toMatchObject({ path: bundlePath, zodPath, sha256: sidecar, version: '0.1.0' });
   bed = await startTestBed(2);
   [rpi1, rpi2] = bed.nodes as [SshdNode, SshdNode];
   work = makeWorkdir();
@@ -70,15 +71,18 @@ afterAll(async () => {
 });
 
 describe('the agent bundle', () => {
-  it('is one file that runs from a folder with no node_modules', () => {
+  it('is one file that runs from a folder with no node_modules; zod, beside it, is a file apart', () => {
     const dir = mkdtempSync(join(tmpdir(), 'otto-bundle-'));
     const bundle = localAgentBundle();
-    const copy = join(dir, 'otto-agent.mjs');
+    const copy = join(dir, 'otto-agent.cjs');
     execFileSync('cp', [bundle.path, copy]);
     expect(execFileSync(process.execPath, [copy, '--version'], { cwd: dir, encoding: 'utf8' }).trim()).toBe('0.1.0');
     const help = execFileSync(process.execPath, [copy, 'agent', '--help'], { cwd: dir, encoding: 'utf8' });
     expect(help).toContain('--mqtt-url <url>');
     expect(bundle.id).toMatch(/^0\.1\.0\+[0-9a-f]{12}$/);
+    // zod's source is in the second file only: an agent holds it in memory once it needs it.
+    expect(readFileSync(bundle.path, 'utf8')).not.toContain('ZodObject');
+    expect(readFileSync(bundle.zodPath, 'utf8')).toContain('ZodObject');
   });
 });
 
@@ -305,8 +309,9 @@ describe('the remote agent', () => {
       expect(manager.info(id)).toMatchObject({ agent_version: '0.1.0', arch: expect.any(String), node_version: process.version });
     }
     // The bundle went to ~/.otto/agent/<version>/ of each node, and the agent runs it.
-    expect(existsSync(join(rpi1.home, '.otto', 'agent', '0.1.0', 'otto-agent.mjs'))).toBe(true);
-    expect(readFileSync(`/proc/${manager.agentPid('rpi-01')}/cmdline`, 'utf8').split('\0')).toContain(join(rpi1.home, '.otto', 'agent', '0.1.0', 'otto-agent.mjs'));
+    expect(existsSync(join(rpi1.home, '.otto', 'agent', '0.1.0', 'otto-agent.cjs'))).toBe(true);
+    expect(readFileSync(join(rpi1.home, '.otto', 'agent', '0.1.0', 'otto-agent.zod.cjs'))).toEqual(readFileSync(localAgentBundle().zodPath));
+    expect(readFileSync(`/proc/${manager.agentPid('rpi-01')}/cmdline`, 'utf8').split('\0')).toContain(join(rpi1.home, '.otto', 'agent', '0.1.0', 'otto-agent.cjs'));
     // Its start script gave it the environment every agent gets.
     expect(readFileSync(`/proc/${manager.agentPid('rpi-01')}/environ`, 'utf8').split('\0')).toEqual(expect.arrayContaining(Object.entries(AGENT_ENV).map(([name, value]) => `${name}=${value}`)));
     expect(readFileSync(join(rpi1.home, '.otto', 'agent', `${work.cluster}-rpi-01.pid`), 'utf8').trim()).toBe(String(manager.agentPid('rpi-01')));
@@ -328,7 +333,7 @@ describe('the remote agent', () => {
   it('an agent of an older version is replaced on start; the same version is kept', async () => {
     const outdir = mkdtempSync(join(tmpdir(), 'otto-old-bundle-'));
     execFileSync(process.execPath, [join(root, 'scripts', 'bundle-agent.mjs'), '--version', '0.0.1', '--outdir', outdir, '--quiet']);
-    const old = loadAgentBundle(join(outdir, 'otto-agent-0.0.1.mjs'), '0.0.1');
+    const old = loadAgentBundle(join(outdir, 'otto-agent-0.0.1.cjs'), '0.0.1');
     const conn = await SshConnection.connect(target(rpi1, 'rpi-01'), { knownHosts: knownHosts() });
     const agentSettings = { ...settings, dockerUrl: 'unix:///var/run/docker.sock' };
     const statuses = new Map<string, string>();

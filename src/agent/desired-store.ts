@@ -3,8 +3,8 @@
  * plane is away still knows what its node must run (edge autonomy), and its last report, which `otto
  * cluster status` shows when the control plane is down. Both may hold environment values: mode 0600.
  */
-import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mkdir, readFile } from '../fs-async.js';
 import type { DesiredEnvelope, DesiredState, NodeState } from '../protocol/messages.js';
 import { decodeDesired, type RejectedReplica } from './desired-decode.js';
 import { writeAtomic } from '../workspace.js';

@@ -7,12 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { arch, homedir, hostname, platform } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type DetailedPeerCertificate } from 'node:tls';
 import mqtt from 'mqtt';
+import { mkdir, readFile } from '../fs-async.js';
 import { InfrastructureError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ownClientId, poolUsername } from '../protocol/broker-auth.js';

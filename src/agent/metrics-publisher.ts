@@ -4,8 +4,8 @@
  * metrics follow when Docker answers. A cycle never overlaps the previous one: if Docker hangs, heartbeats
  * go on and container metrics wait.
  */
-import { access } from 'node:fs/promises';
 import type Dockerode from 'dockerode';
+import { access } from '../fs-async.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LABEL } from '../protocol/labels.js';
@@ -14,6 +14,7 @@ import { topics } from '../protocol/topics.js';
 import type { DockerRuntime } from '../runtime/docker.js';
 import { ContainerMetricsCollector, type RunningContainer } from './metrics/container-metrics.js';
 import { NodeMetricsCollector } from './metrics/node-metrics.js';
+import { monotonicMs } from './monotonic-clock.js';
 
 export interface MetricsPublisherOptions {
   nodeId: string;
@@ -77,14 +78,14 @@ export class MetricsPublisher {
   }
 
   private async publishContainerMetrics(): Promise<void> {
-    const started = performance.now();
+    const started = monotonicMs();
     const latest = this.options.latestListing();
     const list = Date.now() - latest.at < this.intervalMs ? latest.list : await this.options.runtime.listAll();
     const running = await this.runningContainers(list);
     const batch = await this.containerMetrics.collect(running);
     this.options.publish(topics.containerMetrics(this.options.nodeId), encode(batch));
     // `npm run bench:agent` reads this line.
-    this.options.log.debug({ containers: batch.containers.length, cycleMs: Math.round((performance.now() - started) * 10) / 10 }, 'container metrics cycle');
+    this.options.log.debug({ containers: batch.containers.length, cycleMs: Math.round((monotonicMs() - started) * 10) / 10 }, 'container metrics cycle');
   }
 
   /** Every running container of the node (Otto's and others), with the pid the cgroup reader needs. */

@@ -3,8 +3,8 @@
  * the supervisor of a restarted control plane can stop an agent its crashed predecessor left behind.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from '../fs-async.js';
 import { isProcessAlive, isProcessRunning, waitForExit } from '../workspace.js';
 
 const pidPath = (stateDir: string) => join(stateDir, 'agent.pid');

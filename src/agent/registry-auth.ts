@@ -4,9 +4,9 @@
  * ($DOCKER_CONFIG/config.json, else ~/.docker/config.json, `auths` entries), else none. Credential helpers
  * (`credsStore`, `credHelpers`) are not run: a login kept by a helper is not seen.
  */
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { readFile } from '../fs-async.js';
 import type { DesiredState } from '../protocol/messages.js';
 import { DOCKER_HUB, normalizeRegistryHost, registryHostOf } from '../protocol/secret-names.js';
 import type { SecretStore } from './secret-store.js';

@@ -10,8 +10,8 @@
  * image whose USER is another uid, an agent running as root keeps a copy owned by that uid
  * (`secrets/u{uid}/NAME@HASH`, 0600), so the image's user reads its secret and no other user can.
  */
-import { chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { chmod, chown, mkdir, readdir, readFile, rm } from '../fs-async.js';
 import type { DesiredState } from '../protocol/messages.js';
 import { type RegistryEntry, type SecretEntry, type SecretRef } from '../protocol/secrets.js';
 import { registryKey, secretKey } from '../protocol/secret-names.js';

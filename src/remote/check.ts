@@ -24,7 +24,7 @@ import { ownClientId } from '../protocol/broker-auth.js';
 import { brokerUrl } from '../protocol/broker-url.js';
 import { redactUrl, remoteMqttUrl } from './mqtt-address.js';
 import { PROBE_MJS, PROBE_NAME, type ProbeRequest, type ProbeResult } from './node-scripts.js';
-import { MIN_NODE_MAJOR, RemoteAgent, localAgentBundle, nodeMajor, runtimeProblems, type AgentBundle } from './remote-agent.js';
+import { MIN_NODE_MAJOR, RemoteAgent, localAgentBundle, nodeMajor, runtimeProblems, versionOnlyBundle, type AgentBundle } from './remote-agent.js';
 import { SshConnection, SshError, shellQuote, type ConnectOptions } from './ssh-connection.js';
 import { brokerCaFile, brokerTransport } from '../config/transport.js';
 
@@ -264,7 +264,7 @@ function fallbackBundle(): AgentBundle {
   try {
     cachedBundle = localAgentBundle();
   } catch {
-    cachedBundle = { version: 'check', path: '', sha256: '', id: 'check' };
+    cachedBundle = versionOnlyBundle('check');
   }
   return cachedBundle;
 }

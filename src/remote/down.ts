@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { OTTO_VERSION } from '../version.js';
 import { KnownHosts } from './known-hosts.js';
 import { sshTarget } from './manager.js';
-import { RemoteAgent, type AgentBundle } from './remote-agent.js';
+import { RemoteAgent, versionOnlyBundle } from './remote-agent.js';
 import { SshConnection, type ConnectOptions } from './ssh-connection.js';
 
 export interface RemoteRemoval {
@@ -32,7 +32,7 @@ export interface RemoveRemoteOptions {
 }
 
 /** Removing needs no bundle: the probe and the pid file only, whose paths do not depend on the version. */
-const NO_BUNDLE: AgentBundle = { version: OTTO_VERSION, path: '', sha256: '', id: OTTO_VERSION };
+const NO_BUNDLE = versionOnlyBundle(OTTO_VERSION);
 
 /** Removes the cluster's containers on every remote node of the config. */
 export async function removeRemoteContainers(config: OttoConfig, options: RemoveRemoteOptions): Promise<RemoteRemoval> {

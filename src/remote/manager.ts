@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import { OTTO_VERSION } from '../version.js';
 import { KnownHosts } from './known-hosts.js';
 import { redactUrl, withCredentials } from './mqtt-address.js';
-import { RemoteAgent, localAgentBundle, type AgentBundle, type NodeFacts, type RemoteAgentSettings, type StartAction } from './remote-agent.js';
+import { RemoteAgent, localAgentBundle, versionOnlyBundle, type AgentBundle, type NodeFacts, type RemoteAgentSettings, type StartAction } from './remote-agent.js';
 import { SerialQueues } from './serial-queue.js';
 import { SshConnection, SshError, type ConnectOptions, type SshTarget } from './ssh-connection.js';
 
@@ -302,7 +302,7 @@ export class RemoteAgentManager {
         managed.conn = conn;
       }
       // Stopping needs no bundle: only the pid file, whose path does not depend on the version.
-      const bundle = this.bundle ?? { version: OTTO_VERSION, path: '', sha256: '', id: OTTO_VERSION };
+      const bundle = this.bundle ?? versionOnlyBundle(OTTO_VERSION);
       const agent = managed.agent?.conn === conn ? managed.agent : new RemoteAgent(conn, managed.node.id, this.settings?.cluster ?? 'default', bundle);
       const result = await agent.stop();
       if (result.wasRunning) this.log.info({ node: managed.node.id, pid: result.pid }, 'remote agent stopped');

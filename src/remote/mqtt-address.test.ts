@@ -106,9 +106,9 @@ describe('remote agent helpers', () => {
   it('writes a start script that detaches the agent and records pid and version, with no secret in it', () => {
     const paths = agentPaths('/home/pi', 'home', 'rpi-01', '1.2.3');
     const settings = { cluster: 'home', mqttUrl: "mqtt://u:it's%20s3cret@h:1883", interval: '5s', dockerUrl: 'unix:///var/run/docker.sock' };
-    const script = startScript('rpi-01', paths, { version: '1.2.3', path: '', sha256: 'ab'.repeat(32), id: '1.2.3+abababababab' }, settings, '/usr/bin/node');
+    const script = startScript('rpi-01', paths, { version: '1.2.3', path: '', zodPath: '', sha256: 'ab'.repeat(32), id: '1.2.3+abababababab' }, settings, '/usr/bin/node');
     expect(script).toContain(
-      `nohup $SETSID "$NODE" --max-semi-space-size=1 --lite-mode --no-expose-wasm /home/pi/.otto/agent/1.2.3/otto-agent.mjs agent --node rpi-01 --cluster home --mqtt-url mqtt://h:1883 --mqtt-credentials-file /home/pi/.otto/state/home-rpi-01/mqtt.json --docker-url`,
+      `nohup $SETSID "$NODE" --max-semi-space-size=1 --lite-mode --no-expose-wasm --no-icu-timezone-data --expose-gc /home/pi/.otto/agent/1.2.3/otto-agent.cjs agent --node rpi-01 --cluster home --mqtt-url mqtt://h:1883 --mqtt-credentials-file /home/pi/.otto/state/home-rpi-01/mqtt.json --docker-url`,
     );
     expect(script).toContain('OTTO_LOG_PRETTY=1 MALLOC_MMAP_THRESHOLD_=32768 MALLOC_TRIM_THRESHOLD_=32768 nohup $SETSID "$NODE" --max-semi-space-size=1');
     expect(script).not.toMatch(/s3cret|u:it|OTTO_MQTT_PASSWORD/);

@@ -1,11 +1,12 @@
 /**
  * The agent of one remote node, driven over one SSH connection. Nothing is installed on the node by hand
- * but Docker, SSH and Node.js >= 18: Otto uploads its agent as one bundled file to
- * ~/.otto/agent/<version>/otto-agent.mjs and starts it detached (nohup setsid), so that it outlives the
+ * but Docker, SSH and Node.js >= 18: Otto uploads its agent as one bundled file (and zod, beside it) to
+ * ~/.otto/agent/<version>/otto-agent.cjs and starts it detached (nohup setsid), so that it outlives the
  * SSH connection, from a start script file; the pid and the agent's version are recorded beside it.
  *
  * Layout on the node (~ is the SSH user's home):
- *   ~/.otto/agent/<version>/otto-agent.mjs (+ .sha256)   the bundle
+ *   ~/.otto/agent/<version>/otto-agent.cjs (+ .sha256)   the bundle
+ *   ~/.otto/agent/<version>/otto-agent.zod.cjs            zod, which the bundle loads only when it needs it
  *   ~/.otto/agent/<cluster>-<node>.start.sh              how to start this node's agent (systemd runs it too)
  *   ~/.otto/agent/<cluster>-<node>.pid / .version / .log
  *   ~/.otto/agent/otto-node-<hash>.sh, otto-probe-<hash>.mjs   helpers
@@ -21,9 +22,10 @@ import { LABEL } from '../protocol/labels.js';
 import { splitMqttCredentials, type MqttCredentials } from './mqtt-address.js';
 import { NODE_HELPER_NAME, NODE_HELPER_SH, PROBE_MJS, PROBE_NAME, type ProbeRequest, type ProbeResult } from './node-scripts.js';
 import { SshError, shellQuote, type SshConnection } from './ssh-connection.js';
-import { AGENT_ENV, AGENT_NODE_FLAGS, loadAgentBundle, localAgentBundle, type AgentBundle } from '../agent/bundle.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS, loadAgentBundle, localAgentBundle, versionOnlyBundle, type AgentBundle } from '../agent/bundle.js';
+import { zodFileOf } from '../agent/zod-beside.js';
 
-export { loadAgentBundle, localAgentBundle, type AgentBundle };
+export { loadAgentBundle, localAgentBundle, versionOnlyBundle, type AgentBundle };
 
 export const SUPPORTED_ARCHES = ['x86_64', 'aarch64', 'armv7l'] as const;
 export const MIN_NODE_MAJOR = 18;
@@ -112,6 +114,8 @@ export interface AgentPaths {
   name: string;
   bundleDir: string;
   bundle: string;
+  /** zod, beside the bundle, which loads it from there (agent/zod-beside.ts). */
+  bundleZod: string;
   startScript: string;
   pidFile: string;
   versionFile: string;
@@ -134,7 +138,8 @@ export function agentPaths(home: string, cluster: string, nodeId: string, versio
     base,
     name,
     bundleDir: `${base}/${version}`,
-    bundle: `${base}/${version}/otto-agent.mjs`,
+    bundle: `${base}/${version}/otto-agent.cjs`,
+    bundleZod: zodFileOf(`${base}/${version}/otto-agent.cjs`),
     startScript: `${base}/${name}.start.sh`,
     pidFile: `${base}/${name}.pid`,
     versionFile: `${base}/${name}.pid.version`,
@@ -342,13 +347,17 @@ export class RemoteAgent {
     return result.ok ? { removed } : { removed, error: `Docker at ${dockerUrl}: ${result.error ?? 'unknown error'}` };
   }
 
-  /** Uploads the bundle unless the node has this very build already. */
+  /**
+   * Uploads the bundle and its zod file unless the node has this very build already. The digest goes last,
+   * so an upload cut half-way is done again.
+   */
   async ensureBundle(): Promise<boolean> {
     const paths = await this.paths();
     const remoteHash = (await this.conn.readFile(`${paths.bundle}.sha256`))?.trim();
-    const remoteSize = (await this.conn.stat(paths.bundle))?.size;
-    if (remoteHash === this.bundle.sha256 && remoteSize !== undefined) return false;
+    const present = (await this.conn.stat(paths.bundle)) !== undefined && (await this.conn.stat(paths.bundleZod)) !== undefined;
+    if (remoteHash === this.bundle.sha256 && present) return false;
     await this.conn.mkdirp(paths.bundleDir, 0o755);
+    await this.conn.upload(this.bundle.zodPath, paths.bundleZod, 0o644);
     await this.conn.upload(this.bundle.path, paths.bundle, 0o644);
     await this.conn.writeFile(`${paths.bundle}.sha256`, `${this.bundle.sha256}\n`);
     return true;

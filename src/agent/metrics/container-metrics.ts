@@ -1,7 +1,8 @@
-import { access, readFile } from 'node:fs/promises';
 import type Dockerode from 'dockerode';
+import { access, readFile } from '../../fs-async.js';
 import type { ContainerMetrics, ContainerMetricsBatch } from '../../protocol/messages.js';
 import { readKernelFile } from './kernel-file.js';
+import { monotonicMs } from '../monotonic-clock.js';
 import { MiB, field, memTotalBytes, netDevTotals, round, sumOf, uintAt } from './procfs.js';
 import { isoTime } from '../../protocol/iso-time.js';
 
@@ -157,7 +158,7 @@ export class ContainerMetricsCollector {
     const io = readOptionalNow(f.io);
     // The network counters live in the container's network namespace, not in its cgroup.
     const netDev = readKernelFile(`${this.procRoot}/${pid}/net/dev`);
-    const at = performance.now();
+    const at = monotonicMs();
     const net = netDevTotals(netDev);
     const memUsage = usage ? uintAt(usage, 0) : 0;
     // Like `docker stats`: inactive page cache is reclaimable, so it does not count as used.

@@ -1,4 +1,5 @@
 import type { ContainerMetricsCollector, RunningContainer } from './container-metrics.js';
+import { monotonicMs } from '../monotonic-clock.js';
 import { round } from './procfs.js';
 
 /**
@@ -14,9 +15,9 @@ export async function measureContainerCycle(
   let totalMs = 0;
   let maxMs = 0;
   for (let i = 0; i < cycles; i++) {
-    const started = performance.now();
+    const started = monotonicMs();
     await collector.collect(containers);
-    const ms = performance.now() - started;
+    const ms = monotonicMs() - started;
     totalMs += ms;
     maxMs = Math.max(maxMs, ms);
   }

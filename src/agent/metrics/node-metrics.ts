@@ -1,4 +1,4 @@
-import { readFile, statfs } from 'node:fs/promises';
+import { readFile, statfs } from '../../fs-async.js';
 import type { NodeMetrics } from '../../protocol/messages.js';
 import { GiB, field, netDevTotals, round, scanEnd, uintAt } from './procfs.js';
 import { isoTime } from '../../protocol/iso-time.js';

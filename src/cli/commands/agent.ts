@@ -57,7 +57,11 @@ export function agentCredentials(file: string | undefined, env: NodeJS.ProcessEn
 }
 
 export async function agent(options: AgentFlags): Promise<void> {
-  const [{ Agent }, { createLogger }] = await Promise.all([import('../../agent/agent.js'), import('../../log.js')]);
+  const [{ Agent }, { createLogger }, { collectGarbageEvery }] = await Promise.all([
+    import('../../agent/agent.js'),
+    import('../../log.js'),
+    import('../../agent/garbage-collection.js'),
+  ]);
   if (options.join !== undefined) {
     // A device that dials in: everything comes from its join (the token the first time, its state after).
     const { joinCluster } = await import('../../agent/join.js');
@@ -135,4 +139,5 @@ export async function agent(options: AgentFlags): Promise<void> {
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
   await agentInstance.start();
+  collectGarbageEvery();
 }
