@@ -67,6 +67,11 @@ export const withoutUnusedModules = {
   },
 };
 
+/** Where esbuild itself would resolve an import that a plugin of this file redirects (the plugin sees `otto: 'real'` and lets it be). */
+function resolveUnredirected(b, args) {
+  return b.resolve(args.path, { importer: args.importer, resolveDir: args.resolveDir, kind: args.kind, pluginData: { otto: 'real' } });
+}
+
 /**
  * Loaded only when used: mqtt.js reaches a broker through a SOCKS proxy only when MQTTJS_SOCKS_PROXY is
  * set, but its tcp transport loads the socks library (and ip-address) at start.
@@ -78,7 +83,7 @@ export const withLazyModules = {
     for (const lazy of lazyModules) {
       b.onResolve({ filter: lazy.filter }, async (args) => {
         if (!lazy.importer.test(args.importer) || args.pluginData?.otto === 'real') return undefined;
-        const real = await b.resolve(args.path, { importer: args.importer, resolveDir: args.resolveDir, kind: args.kind, pluginData: { otto: 'real' } });
+        const real = await resolveUnredirected(b, args);
         if (real.errors.length > 0) return { errors: real.errors };
         return { path: real.path, namespace: 'otto-lazy' };
       });
@@ -108,7 +113,7 @@ export const withDebugOnlyWhenAsked = {
   setup(b) {
     b.onResolve({ filter: /^debug$/ }, async (args) => {
       if (args.pluginData?.otto === 'real') return undefined;
-      const real = await b.resolve(args.path, { importer: args.importer, resolveDir: args.resolveDir, kind: args.kind, pluginData: { otto: 'real' } });
+      const real = await resolveUnredirected(b, args);
       if (real.errors.length > 0) return { errors: real.errors };
       return { path: real.path, namespace: 'otto-debug' };
     });
@@ -149,7 +154,7 @@ export const withNodeStreams = {
   setup(b) {
     b.onResolve({ filter: /^readable-stream$/ }, async (args) => {
       if (args.pluginData?.otto === 'real') return undefined;
-      const real = await b.resolve(args.path, { importer: args.importer, resolveDir: args.resolveDir, kind: args.kind, pluginData: { otto: 'real' } });
+      const real = await resolveUnredirected(b, args);
       if (real.errors.length > 0) return { errors: real.errors };
       const major = JSON.parse(readFileSync(join(real.path.slice(0, real.path.lastIndexOf('node_modules/readable-stream/') + 'node_modules/readable-stream/'.length), 'package.json'), 'utf8')).version.split('.')[0];
       if (major !== '3' && major !== '4') return { errors: [{ text: `readable-stream ${major}.x at ${real.path}: check that Node's stream can stand in for it (scripts/agent-bundle-plugins.mjs)` }] };

@@ -133,13 +133,14 @@ export interface AgentPaths {
 export function agentPaths(home: string, cluster: string, nodeId: string, version: string): AgentPaths {
   const base = `${home.replace(/\/$/, '')}/.otto/agent`;
   const name = `${cluster}-${nodeId}`;
+  const bundle = `${base}/${version}/otto-agent.cjs`;
   return {
     home,
     base,
     name,
     bundleDir: `${base}/${version}`,
-    bundle: `${base}/${version}/otto-agent.cjs`,
-    bundleZod: zodFileOf(`${base}/${version}/otto-agent.cjs`),
+    bundle,
+    bundleZod: zodFileOf(bundle),
     startScript: `${base}/${name}.start.sh`,
     pidFile: `${base}/${name}.pid`,
     versionFile: `${base}/${name}.pid.version`,
@@ -354,7 +355,7 @@ export class RemoteAgent {
   async ensureBundle(): Promise<boolean> {
     const paths = await this.paths();
     const remoteHash = (await this.conn.readFile(`${paths.bundle}.sha256`))?.trim();
-    const present = (await this.conn.stat(paths.bundle)) !== undefined && (await this.conn.stat(paths.bundleZod)) !== undefined;
+    const present = (await Promise.all([this.conn.stat(paths.bundle), this.conn.stat(paths.bundleZod)])).every((stat) => stat !== undefined);
     if (remoteHash === this.bundle.sha256 && present) return false;
     await this.conn.mkdirp(paths.bundleDir, 0o755);
     await this.conn.upload(this.bundle.zodPath, paths.bundleZod, 0o644);
